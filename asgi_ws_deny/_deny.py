@@ -1,0 +1,554 @@
+"""Deny an ASGI WebSocket handshake with a real HTTP response, portably, on any server.
+
+This module is the vendorable core of asgi-ws-deny. It imports only the standard library, and
+never asyncio, so it runs unchanged under asyncio and trio and can be copied into a framework's
+tree as a single file.
+
+Theory of operation
+-------------------
+Before a WebSocket is accepted the connection is still HTTP. The ASGI *WebSocket Denial
+Response* extension (asgiref ``docs/extensions.rst``) lets an application answer it with
+``websocket.http.response.start`` and ``websocket.http.response.body`` when the server lists
+``"websocket.http.response"`` in ``scope["extensions"]``. Without the extension the only
+portable path is ``websocket.close`` before ``websocket.accept``, which the server must turn
+into ``403 Forbidden`` (ASGI HTTP & WebSocket spec 2.5, "Close - send event").
+
+A denial is three steps:
+
+1. *validate*: status, headers and body are checked and normalised once, into a `Denial`;
+2. *build*: the messages are chosen from the scope: one response start and one final body
+   where the extension is advertised, else one close (or `DenialUnsupportedError`);
+3. *send*: each message is awaited on ``send``; ``receive`` is never called.
+
+Steps 1 and 2 are pure and finish before step 3 begins, so bad input raises before the first
+message is sent and a denial never half-happens. Servers disagree about nearly everything
+around a denial (chunked ``more_body``, 1xx statuses, header checking, a Content-Length that
+does not match the body), so step 2 emits only the one sequence that behaves the same on
+all of them: a start carrying every key and a computed ``content-length``, then exactly one
+body with ``more_body`` false.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Literal, TypedDict, overload
+
+__all__ = (
+    "EXTENSION",
+    "FALLBACK_CLOSE_CODE",
+    "Body",
+    "Denial",
+    "DenialMessage",
+    "DenialUnsupportedError",
+    "DenyError",
+    "Fallback",
+    "HeaderInput",
+    "Headers",
+    "InvalidDenialError",
+    "Outcome",
+    "Receive",
+    "Scope",
+    "Send",
+    "WebSocketCloseEvent",
+    "WebSocketResponseBodyEvent",
+    "WebSocketResponseStartEvent",
+    "denial_messages",
+    "deny",
+    "supports_denial_response",
+)
+
+#: The scope extension a server lists when it accepts denial-response messages.
+EXTENSION = "websocket.http.response"
+
+#: The close code of the fallback ``websocket.close``. Before accept the server answers 403
+#: and the code never reaches the client (spec 2.5, "Close - send event"); 1008 "policy
+#: violation" (RFC 6455 section 7.4.1) is what a server's log, or a broken server that accepts
+#: first, should show for a refused connection.
+FALLBACK_CLOSE_CODE = 1008
+
+
+# --- Types -----------------------------------------------------------------------------------
+# The three messages a denial can send, as TypedDicts with exactly the keys and value types of
+# ``asgiref.typing`` (so they are accepted where ``ASGISendEvent`` is expected) without
+# importing asgiref at run time.
+
+
+class WebSocketResponseStartEvent(TypedDict):
+    """``websocket.http.response.start`` of the WebSocket Denial Response extension."""
+
+    type: Literal["websocket.http.response.start"]
+    status: int
+    headers: Iterable[tuple[bytes, bytes]]
+
+
+class WebSocketResponseBodyEvent(TypedDict):
+    """``websocket.http.response.body`` of the WebSocket Denial Response extension."""
+
+    type: Literal["websocket.http.response.body"]
+    body: bytes
+    more_body: bool
+
+
+class WebSocketCloseEvent(TypedDict):
+    """``websocket.close``; sent before accept, the server turns it into 403."""
+
+    type: Literal["websocket.close"]
+    code: int
+    reason: str | None
+
+
+DenialMessage = WebSocketResponseStartEvent | WebSocketResponseBodyEvent | WebSocketCloseEvent
+
+#: How the denial went: the HTTP response was sent, the fallback close was sent, or the client
+#: had already left (``send`` raised ``OSError``, ASGI HTTP & WebSocket spec 2.4).
+Outcome = Literal["response", "close", "disconnected"]
+#: What to do where the server lacks the extension: send ``websocket.close`` (the server
+#: answers 403), or raise `DenialUnsupportedError` before sending anything.
+Fallback = Literal["close", "raise"]
+
+Scope = Mapping[str, Any]
+Send = Callable[[Any], Awaitable[None]]
+Receive = Callable[[], Awaitable[Any]]
+HeaderInput = str | bytes
+Headers = Iterable[tuple[HeaderInput, HeaderInput]] | Mapping[HeaderInput, HeaderInput]
+Body = bytes | bytearray | memoryview
+
+
+# --- Errors ----------------------------------------------------------------------------------
+
+
+class DenyError(Exception):
+    """Base class of every error asgi-ws-deny raises."""
+
+
+class InvalidDenialError(DenyError, ValueError):
+    """A status, header, body, fallback or scope that cannot make a valid denial.
+
+    Raised before anything is sent.
+    """
+
+
+class DenialUnsupportedError(DenyError, RuntimeError):
+    """The server lacks the denial-response extension and the caller chose ``fallback="raise"``.
+
+    Raised before anything is sent.
+    """
+
+
+# --- Validation (pure) -----------------------------------------------------------------------
+
+# RFC 9110 section 5.6.2: token = 1*tchar.
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 section 5.5: a field value is visible characters, obs-text, SP and HTAB. CR, LF
+# and NUL are "invalid and dangerous"; the other C0 controls and DEL are not field-vchar.
+_VALUE_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# A str value is text: its C1 controls (NEL, U+0085, among them) are line breaks to some
+# readers, so they are refused too; as bytes, 0x80-0x9f are ordinary UTF-8 continuation bytes.
+_STR_C1_CONTROL = re.compile("[\x80-\x9f]")
+
+# Connection-specific fields: the server frames the response and owns the connection
+# (RFC 9110 section 7.6.1, RFC 9113 section 8.2.2), and Sec-WebSocket-* would describe an
+# upgrade that is not happening (RFC 6455 section 4.2.2).
+_FORBIDDEN_NAMES = frozenset(
+    (b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade")
+)
+_FORBIDDEN_PREFIX = b"sec-websocket-"
+_CONTENT_LENGTH = b"content-length"
+_CONTENT_TYPE = b"content-type"
+# RFC 9110 sections 15.3.5 and 15.4.5: a 204 or 304 response has no content, and a 204 has no
+# Content-Length (section 8.6); 304's would describe another representation, so none is sent.
+_NO_CONTENT = frozenset((204, 304))
+
+
+def _check_status(status: object) -> int:
+    if isinstance(status, bool) or not isinstance(status, int):
+        raise InvalidDenialError(f"status must be an int, got {type(status).__name__} {status!r}")
+    if 100 <= status <= 199:
+        raise InvalidDenialError(
+            f"status must be 200..599, got {status}: a 1xx status is an interim response "
+            "(101 would complete the WebSocket upgrade, the others leave the client waiting "
+            "for a final response), so it cannot deny a handshake"
+        )
+    if not 200 <= status <= 599:
+        raise InvalidDenialError(
+            f"status must be 200..599, got {status} (RFC 9110 section 15: three digits)"
+        )
+    return int(status)
+
+
+def _check_body(body: object) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)
+    if isinstance(body, str):
+        raise InvalidDenialError(
+            "body must be bytes, bytearray or memoryview, got str: encode it, "
+            "or use Denial.text(status, text) which sets the charset"
+        )
+    raise InvalidDenialError(
+        f"body must be bytes, bytearray or memoryview, got {type(body).__name__}"
+    )
+
+
+def _header_name(name: object) -> bytes:
+    if isinstance(name, str):
+        try:
+            raw = name.encode("ascii")
+        except UnicodeEncodeError:
+            raise InvalidDenialError(
+                f"header name {name!r} is not a token (RFC 9110 section 5.6.2): "
+                "names are ASCII letters, digits and !#$%&'*+-.^_`|~"
+            ) from None
+    elif isinstance(name, bytes):
+        raw = name
+    else:
+        raise InvalidDenialError(f"header name must be str or bytes, got {type(name).__name__}")
+    if _TOKEN.fullmatch(raw) is None:
+        raise InvalidDenialError(
+            f"header name {name!r} is not a token (RFC 9110 section 5.6.2): "
+            "names are ASCII letters, digits and !#$%&'*+-.^_`|~"
+        )
+    raw = raw.lower()
+    if raw in _FORBIDDEN_NAMES or raw.startswith(_FORBIDDEN_PREFIX):
+        raise InvalidDenialError(
+            f"header {raw.decode()!r} cannot be set on a denial: the server frames the "
+            "response and owns the connection, and no WebSocket upgrade takes place"
+        )
+    return raw
+
+
+def _header_value(name: bytes, value: object) -> bytes:
+    if isinstance(value, str):
+        if _STR_C1_CONTROL.search(value):
+            raise InvalidDenialError(
+                f"header {name.decode()!r} value {value!r} contains a C1 control character"
+            )
+        try:
+            raw = value.encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise InvalidDenialError(
+                f"header {name.decode()!r} value {value!r} is not latin-1 "
+                f"(character {value[exc.start]!r}); pass bytes to send another encoding"
+            ) from None
+    elif isinstance(value, bytes):
+        raw = value
+    else:
+        raise InvalidDenialError(
+            f"header {name.decode()!r} value must be str or bytes, got {type(value).__name__}"
+        )
+    if _VALUE_CONTROL.search(raw):
+        raise InvalidDenialError(
+            f"header {name.decode()!r} value {value!r} contains CR, LF, NUL or another "
+            "control character (RFC 9110 section 5.5), which could split the response"
+        )
+    if raw != raw.strip(b" \t"):
+        raise InvalidDenialError(
+            f"header {name.decode()!r} value {value!r} has leading or trailing whitespace "
+            "(RFC 9110 section 5.5)"
+        )
+    return raw
+
+
+def _check_headers(headers: object) -> list[tuple[bytes, bytes]]:
+    if isinstance(headers, (str, bytes, bytearray, memoryview)):
+        raise InvalidDenialError(
+            f"headers must be an iterable of (name, value) pairs, got {type(headers).__name__}"
+        )
+    if isinstance(headers, Mapping):
+        headers = headers.items()
+    try:
+        items = iter(headers)  # type: ignore[call-overload]
+    except TypeError:
+        raise InvalidDenialError(
+            f"headers must be an iterable of (name, value) pairs, got {type(headers).__name__}"
+        ) from None
+    checked = []
+    for pair in items:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise InvalidDenialError(f"each header must be a (name, value) pair, got {pair!r}")
+        name = _header_name(pair[0])
+        checked.append((name, _header_value(name, pair[1])))
+    return checked
+
+
+def _frame_body(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    """Check the caller's content-length against the body, adding one where it is missing."""
+    lengths = [value for name, value in headers if name == _CONTENT_LENGTH]
+    if status in _NO_CONTENT:
+        if body:
+            raise InvalidDenialError(
+                f"status {status} cannot carry a body (RFC 9110 section 15), got {len(body)} bytes"
+            )
+        if lengths:
+            raise InvalidDenialError(
+                f"status {status} cannot carry a content-length header (RFC 9110 section 8.6)"
+            )
+        return
+    expected = str(len(body)).encode("ascii")
+    if not lengths:
+        headers.append((_CONTENT_LENGTH, expected))
+    elif len(lengths) > 1:
+        raise InvalidDenialError(
+            "content-length given more than once; leave it out and it is computed from the body"
+        )
+    elif lengths[0] != expected:
+        raise InvalidDenialError(
+            f"content-length {lengths[0].decode('latin-1')!r} does not match the body of "
+            f"{len(body)} bytes; leave it out and it is computed from the body"
+        )
+
+
+def _check_fallback(fallback: object) -> None:
+    if fallback != "close" and fallback != "raise":
+        raise InvalidDenialError(f"fallback must be 'close' or 'raise', got {fallback!r}")
+
+
+def supports_denial_response(scope: Scope) -> bool:
+    """Whether the server accepts ``websocket.http.response.*`` messages for this scope.
+
+    A missing or ``None`` ``extensions`` entry means it does not.
+    """
+    extensions = scope.get("extensions")
+    return isinstance(extensions, Mapping) and EXTENSION in extensions
+
+
+class Denial:
+    """An immutable, validated HTTP response that refuses a WebSocket handshake.
+
+    Validation happens at construction, so a `Denial` that exists can always be sent.
+    ``headers`` holds what goes on the wire: lowercase byte names, byte values, and the
+    ``content-length`` computed from the body. A `Denial` is itself an ASGI application:
+    ``await denial(scope, receive, send)`` denies with the ``"close"`` fallback, so a
+    framework can return it wherever it accepts an application.
+    """
+
+    __slots__ = ("_body", "_headers", "_status")
+
+    _status: int
+    _headers: tuple[tuple[bytes, bytes], ...]
+    _body: bytes
+
+    def __init__(self, status: int = 403, headers: Headers = (), body: Body = b"") -> None:
+        checked_status = _check_status(status)
+        checked_body = _check_body(body)
+        checked_headers = _check_headers(headers)
+        _frame_body(checked_status, checked_headers, checked_body)
+        object.__setattr__(self, "_status", checked_status)
+        object.__setattr__(self, "_headers", tuple(checked_headers))
+        object.__setattr__(self, "_body", checked_body)
+
+    @classmethod
+    def text(
+        cls,
+        status: int,
+        text: str,
+        headers: Headers = (),
+        *,
+        content_type: str = "text/plain; charset=utf-8",
+    ) -> Denial:
+        """A denial with a UTF-8 text body; ``content_type`` is added unless headers set one."""
+        if not isinstance(text, str):
+            raise InvalidDenialError(f"text must be str, got {type(text).__name__}")
+        try:
+            body = text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidDenialError(f"text cannot be encoded as UTF-8: {exc.reason}") from None
+        return cls(status, _with_content_type(headers, content_type), body)
+
+    @classmethod
+    def json(
+        cls,
+        status: int,
+        data: Any,
+        headers: Headers = (),
+        *,
+        content_type: str = "application/json",
+    ) -> Denial:
+        """A denial with ``data`` as a compact JSON body (RFC 8259: UTF-8, no NaN)."""
+        try:
+            text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise InvalidDenialError(f"data cannot be encoded as JSON: {exc}") from None
+        return cls.text(status, text, headers, content_type=content_type)
+
+    @property
+    def status(self) -> int:
+        """The HTTP status, 200..599."""
+        return self._status
+
+    @property
+    def headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The headers as sent: lowercase names, byte values, with ``content-length``."""
+        return self._headers
+
+    @property
+    def body(self) -> bytes:
+        """The response body."""
+        return self._body
+
+    def messages(self, scope: Scope, *, fallback: Fallback = "close") -> list[DenialMessage]:
+        """The exact messages that deny the handshake of ``scope`` (pure; sends nothing)."""
+        _check_fallback(fallback)
+        if not isinstance(scope, Mapping) or scope.get("type") != "websocket":
+            kind = scope.get("type") if isinstance(scope, Mapping) else type(scope).__name__
+            raise InvalidDenialError(
+                f"a denial answers a 'websocket' scope, got {kind!r}; an 'http' request is "
+                "answered with http.response.start and http.response.body"
+            )
+        if 200 <= self._status <= 299 and scope.get("http_version") == "2":
+            raise InvalidDenialError(
+                f"status {self._status} would accept the WebSocket over HTTP/2, where a 2xx "
+                "answer to the extended CONNECT opens the tunnel (RFC 8441 section 5)"
+            )
+        if supports_denial_response(scope):
+            return [
+                {
+                    "type": "websocket.http.response.start",
+                    "status": self._status,
+                    "headers": list(self._headers),
+                },
+                {"type": "websocket.http.response.body", "body": self._body, "more_body": False},
+            ]
+        if fallback == "raise":
+            raise DenialUnsupportedError(
+                f"the server does not list {EXTENSION!r} in scope['extensions'], so it cannot "
+                f"send a {self._status} response; with fallback='close' it answers 403 instead"
+            )
+        return [{"type": "websocket.close", "code": FALLBACK_CLOSE_CODE, "reason": ""}]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Deny as an ASGI application, with the ``"close"`` fallback."""
+        await _send_all(send, self.messages(scope))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Denial):
+            return NotImplemented
+        return (self._status, self._headers, self._body) == (
+            other._status,
+            other._headers,
+            other._body,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._status, self._headers, self._body))
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self._status}, headers={self._headers!r}, body={self._body!r})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self._status, self._headers, self._body))
+
+
+def _with_content_type(headers: Headers, content_type: str) -> list[tuple[bytes, bytes]]:
+    checked = _check_headers(headers)
+    if not any(name == _CONTENT_TYPE for name, _ in checked):
+        checked.append((_CONTENT_TYPE, _header_value(_CONTENT_TYPE, content_type)))
+    return checked
+
+
+def _as_denial(status: int | Denial, headers: Headers, body: Body) -> Denial:
+    if isinstance(status, Denial):
+        if headers != () or body != b"":
+            raise InvalidDenialError(
+                "headers and body belong to the Denial; pass them to its constructor instead"
+            )
+        return status
+    return Denial(status, headers, body)
+
+
+@overload
+def denial_messages(
+    scope: Scope, status: Denial, *, fallback: Fallback = ...
+) -> list[DenialMessage]: ...
+
+
+@overload
+def denial_messages(
+    scope: Scope,
+    status: int = ...,
+    headers: Headers = ...,
+    body: Body = ...,
+    *,
+    fallback: Fallback = ...,
+) -> list[DenialMessage]: ...
+
+
+def denial_messages(
+    scope: Scope,
+    status: int | Denial = 403,
+    headers: Headers = (),
+    body: Body = b"",
+    *,
+    fallback: Fallback = "close",
+) -> list[DenialMessage]:
+    """The exact messages that deny the handshake of ``scope``; pure, sends nothing.
+
+    Where the server lists the extension: one ``websocket.http.response.start`` and one
+    ``websocket.http.response.body`` with ``more_body`` false. Otherwise one
+    ``websocket.close`` (the server answers 403), or `DenialUnsupportedError` with
+    ``fallback="raise"``. ``status`` may be a `Denial`, given alone. Raises
+    `InvalidDenialError` for any input that cannot make a valid denial.
+    """
+    return _as_denial(status, headers, body).messages(scope, fallback=fallback)
+
+
+@overload
+async def deny(
+    scope: Scope, send: Send, status: Denial, *, fallback: Fallback = ...
+) -> Outcome: ...
+
+
+@overload
+async def deny(
+    scope: Scope,
+    send: Send,
+    status: int = ...,
+    headers: Headers = ...,
+    body: Body = ...,
+    *,
+    fallback: Fallback = ...,
+) -> Outcome: ...
+
+
+async def deny(
+    scope: Scope,
+    send: Send,
+    status: int | Denial = 403,
+    headers: Headers = (),
+    body: Body = b"",
+    *,
+    fallback: Fallback = "close",
+) -> Outcome:
+    """Deny the WebSocket handshake of ``scope`` and say which way it went.
+
+    Sends the messages of `denial_messages` and nothing else, and never calls ``receive``.
+    Returns ``"response"`` when the HTTP response went out, ``"close"`` when the server lacks
+    the extension and answers 403 instead, or ``"disconnected"`` when ``send`` raised
+    ``OSError`` because the client had left, after which nothing more is sent. Every input
+    is validated before the first message, so an error means nothing was sent.
+    """
+    return await _send_all(
+        send, _as_denial(status, headers, body).messages(scope, fallback=fallback)
+    )
+
+
+async def _send_all(send: Send, messages: list[DenialMessage]) -> Outcome:
+    try:
+        for message in messages:
+            await send(message)
+    except OSError:
+        # ASGI HTTP & WebSocket spec 2.4, "Disconnected Client - send exception": the server
+        # raises an OSError subclass once the client has gone. Nothing more can be delivered.
+        return "disconnected"
+    return "close" if messages[0]["type"] == "websocket.close" else "response"
