@@ -1,0 +1,49 @@
+"""Recording ``send`` and ``receive`` callables and scope builders shared by the tests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from asgi_ws_deny import EXTENSION
+
+
+def websocket_scope(*, extension: bool = True, **overrides: Any) -> dict[str, Any]:
+    """A websocket scope as a server would give it, with or without the denial extension."""
+    scope: dict[str, Any] = {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "scheme": "ws",
+        "path": "/ws",
+        "raw_path": b"/ws",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "subprotocols": [],
+        "extensions": {EXTENSION: {}} if extension else {},
+    }
+    scope.update(overrides)
+    return scope
+
+
+class Recorder:
+    """An ASGI ``send`` that records every message; raises ``OSError`` from call ``fail_at`` on."""
+
+    def __init__(self, *, fail_at: int | None = None) -> None:
+        self.messages: list[Mapping[str, Any]] = []
+        self.calls = 0
+        self._fail_at = fail_at
+
+    async def __call__(self, message: Mapping[str, Any]) -> None:
+        self.calls += 1
+        if self._fail_at is not None and self.calls >= self._fail_at:
+            raise ConnectionResetError("client left")
+        self.messages.append(message)
+
+
+async def forbidden_receive() -> Mapping[str, Any]:
+    """A ``receive`` that a denial must never call."""
+    raise AssertionError("receive() was called during a denial")

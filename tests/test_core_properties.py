@@ -1,0 +1,154 @@
+"""Property tests: any input gives a spec-valid message sequence or raises before sending."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Coroutine
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from asgi_ws_deny import DenialUnsupportedError, InvalidDenialError, deny
+from tests.helpers import Recorder, websocket_scope
+
+TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
+FORBIDDEN = {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
+TCHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+VCHARS = "".join(chr(c) for c in range(0x21, 0x7F)) + "".join(chr(c) for c in range(0xA0, 0x100))
+NASTY = "\r\n\x00\x0b\x7f\x85\u2028\u2029\t :"
+
+
+def drive(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine that never suspends (the recording send never does), with no loop."""
+    try:
+        coroutine.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coroutine.close()
+    raise AssertionError("deny suspended although send never does")
+
+
+names = st.one_of(
+    st.text(alphabet=TCHARS + NASTY + "\xe9", max_size=12),
+    st.binary(max_size=12),
+    st.sampled_from(["content-length", "Connection", "sec-websocket-key", "Set-Cookie"]),
+    st.integers(),
+    st.none(),
+)
+values = st.one_of(
+    st.text(alphabet=VCHARS + NASTY + "\u2603", max_size=16),
+    st.binary(max_size=16),
+    st.integers(min_value=0, max_value=100).map(str),
+    st.integers(),
+    st.none(),
+)
+headers = st.one_of(
+    st.lists(st.tuples(names, values), max_size=5),
+    st.lists(st.lists(names, max_size=3), max_size=2),
+    st.dictionaries(st.text(alphabet=TCHARS, min_size=1, max_size=8), values, max_size=3),
+    st.text(max_size=5),
+    st.none(),
+)
+statuses = st.one_of(
+    st.integers(min_value=-5, max_value=1005),
+    st.sampled_from([101, 199, 200, 204, 304, 403, 599, 600, True]),
+    st.floats(allow_nan=False),
+    st.text(max_size=3),
+)
+bodies = st.one_of(
+    st.binary(max_size=64),
+    st.binary(max_size=8).map(bytearray),
+    st.binary(max_size=8).map(memoryview),
+    st.text(max_size=4),
+    st.none(),
+)
+fallbacks = st.sampled_from(["close", "raise", "accept", None])
+
+
+def assert_spec_valid(messages: list[Any], scope: dict[str, Any]) -> None:
+    if len(messages) == 1:
+        assert messages == [{"type": "websocket.close", "code": 1008, "reason": ""}]
+        assert not scope["extensions"]
+        return
+    start, final = messages
+    assert set(start) == {"type", "status", "headers"}
+    assert start["type"] == "websocket.http.response.start"
+    assert type(start["status"]) is int
+    assert 200 <= start["status"] <= 599
+    assert final == {
+        "type": "websocket.http.response.body",
+        "body": final["body"],
+        "more_body": False,
+    }
+    assert type(final["body"]) is bytes
+    lengths = []
+    for name, value in start["headers"]:
+        assert type(name) is bytes
+        assert type(value) is bytes
+        assert TOKEN.fullmatch(name), name
+        assert name not in FORBIDDEN
+        assert not name.startswith(b"sec-websocket-")
+        assert not re.search(rb"[\x00-\x08\x0a-\x1f\x7f]", value), value
+        assert value == value.strip(b" \t")
+        if name == b"content-length":
+            lengths.append(value)
+    if start["status"] in (204, 304):
+        assert lengths == []
+        assert final["body"] == b""
+    else:
+        assert lengths == [str(len(final["body"])).encode()]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    extension=st.booleans(),
+    http2=st.booleans(),
+    status=statuses,
+    headers=headers,
+    body=bodies,
+    fallback=fallbacks,
+)
+def test_any_input_is_a_valid_denial_or_an_error_before_sending(
+    extension: bool, http2: bool, status: Any, headers: Any, body: Any, fallback: Any
+) -> None:
+    scope = websocket_scope(extension=extension, http_version="2" if http2 else "1.1")
+    send = Recorder()
+    try:
+        outcome = drive(deny(scope, send, status, headers, body, fallback=fallback))
+    except (InvalidDenialError, DenialUnsupportedError):
+        assert send.calls == 0
+        return
+    assert outcome == ("response" if extension else "close")
+    assert_spec_valid(send.messages, scope)
+
+
+valid_headers = st.lists(
+    st.tuples(
+        st.text(alphabet=TCHARS, min_size=1, max_size=12).filter(
+            lambda n: n.lower() not in {f.decode() for f in FORBIDDEN}
+            and not n.lower().startswith("sec-websocket-")
+            and n.lower() != "content-length"
+        ),
+        st.text(alphabet=VCHARS + " \t", max_size=16).map(lambda v: v.strip(" \t")),
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    status=st.integers(min_value=200, max_value=599).filter(lambda s: s not in (204, 304)),
+    headers=valid_headers,
+    body=st.binary(max_size=256),
+)
+def test_every_valid_input_is_sent_as_given(
+    status: int, headers: list[tuple[str, str]], body: bytes
+) -> None:
+    send = Recorder()
+    assert drive(deny(websocket_scope(), send, status, headers, body)) == "response"
+    start, final = send.messages
+    expected = [(n.lower().encode(), v.encode("latin-1")) for n, v in headers]
+    assert start["headers"] == [*expected, (b"content-length", str(len(body)).encode())]
+    assert start["status"] == status
+    assert final["body"] == body

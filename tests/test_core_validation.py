@@ -1,0 +1,206 @@
+"""Every bad input raises a clear error before anything is sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from asgi_ws_deny import (
+    Denial,
+    DenialUnsupportedError,
+    DenyError,
+    InvalidDenialError,
+    denial_messages,
+    deny,
+)
+from tests.helpers import Recorder, websocket_scope
+
+pytestmark = pytest.mark.anyio
+
+INVALID_STATUS = [
+    pytest.param(True, "must be an int, got bool", id="bool-true"),
+    pytest.param(False, "must be an int, got bool", id="bool-false"),
+    pytest.param("403", "must be an int, got str", id="str"),
+    pytest.param(403.0, "must be an int, got float", id="float"),
+    pytest.param(None, "must be an int, got NoneType", id="none"),
+    pytest.param(100, "1xx status is an interim response", id="100"),
+    pytest.param(101, "101 would complete the WebSocket upgrade", id="101"),
+    pytest.param(199, "1xx status", id="199"),
+    pytest.param(99, r"200\.\.599, got 99 ", id="99"),
+    pytest.param(0, r"200\.\.599, got 0 ", id="0"),
+    pytest.param(-403, r"200\.\.599, got -403 ", id="negative"),
+    pytest.param(600, r"200\.\.599, got 600 ", id="600"),
+    pytest.param(1000, r"200\.\.599, got 1000 ", id="1000"),
+]
+
+INVALID_HEADERS = [
+    pytest.param("x-a: 1", "iterable of \\(name, value\\) pairs, got str", id="str"),
+    pytest.param(b"x-a: 1", "iterable of \\(name, value\\) pairs, got bytes", id="bytes"),
+    pytest.param(42, "iterable of \\(name, value\\) pairs, got int", id="int"),
+    pytest.param(None, "iterable of \\(name, value\\) pairs, got NoneType", id="none"),
+    pytest.param([("x-a",)], "pair", id="one-item"),
+    pytest.param([("x-a", "1", "2")], "pair", id="three-items"),
+    pytest.param(["ab"], "pair", id="two-char-str"),
+    pytest.param([(1, "v")], "name must be str or bytes, got int", id="int-name"),
+    pytest.param([("x-a", 1)], "value must be str or bytes, got int", id="int-value"),
+    pytest.param([("x-a", None)], "value must be str or bytes, got NoneType", id="none-value"),
+    pytest.param([(bytearray(b"x"), "v")], "name must be str or bytes", id="bytearray-name"),
+    pytest.param([("", "v")], "not a token", id="empty-name"),
+    pytest.param([("x a", "v")], "not a token", id="space-in-name"),
+    pytest.param([("x:a", "v")], "not a token", id="colon-in-name"),
+    pytest.param([(":status", "200")], "not a token", id="pseudo-header"),
+    pytest.param([("x-a\r\nx-b", "v")], "not a token", id="crlf-in-name"),
+    pytest.param([("na\xefve", "v")], "not a token", id="non-ascii-name"),
+    pytest.param([(b"x-\xff", b"v")], "not a token", id="obs-text-name"),
+    pytest.param([("x-a", "1\r\nx-b: 2")], "CR, LF, NUL", id="crlf-value"),
+    pytest.param([("x-a", "1\nx-b: 2")], "CR, LF, NUL", id="lf-value"),
+    pytest.param([("x-a", "1\rx-b: 2")], "CR, LF, NUL", id="cr-value"),
+    pytest.param([("x-a", "1\x00")], "CR, LF, NUL", id="nul-value"),
+    pytest.param([("x-a", "1\x7f")], "CR, LF, NUL", id="del-value"),
+    pytest.param([("x-a", "1\x0b2")], "CR, LF, NUL", id="vertical-tab-value"),
+    pytest.param([(b"x-a", b"1\r\n 2")], "CR, LF, NUL", id="obs-fold-bytes"),
+    pytest.param([("x-a", "1\r\n\t2")], "CR, LF, NUL", id="obs-fold-str"),
+    pytest.param([("x-a", "1\x852")], "C1 control", id="nel-value"),
+    pytest.param([("x-a", "1\u20282")], "not latin-1", id="line-separator-value"),
+    pytest.param([("x-a", "1\u20292")], "not latin-1", id="paragraph-separator-value"),
+    pytest.param([("x-a", "\u2603")], "not latin-1", id="snowman-value"),
+    pytest.param([("x-a", " 1")], "leading or trailing whitespace", id="leading-space"),
+    pytest.param([("x-a", "1\t")], "leading or trailing whitespace", id="trailing-tab"),
+    pytest.param([("connection", "close")], "cannot be set on a denial", id="connection"),
+    pytest.param([("Keep-Alive", "5")], "cannot be set on a denial", id="keep-alive"),
+    pytest.param([("proxy-connection", "x")], "cannot be set on a denial", id="proxy-connection"),
+    pytest.param([("Transfer-Encoding", "chunked")], "cannot be set", id="transfer-encoding"),
+    pytest.param([("upgrade", "websocket")], "cannot be set on a denial", id="upgrade"),
+    pytest.param([("Sec-WebSocket-Accept", "x")], "cannot be set", id="sec-websocket-accept"),
+    pytest.param([(b"sec-websocket-protocol", b"chat")], "cannot be set", id="sec-ws-protocol"),
+    pytest.param([("content-length", "3")], "does not match the body of 2 bytes", id="cl-wrong"),
+    pytest.param([("content-length", "x")], "does not match", id="cl-not-a-number"),
+    pytest.param([("content-length", "+2")], "does not match", id="cl-signed"),
+    pytest.param([("content-length", "02")], "does not match", id="cl-leading-zero"),
+    pytest.param(
+        [("content-length", "2"), ("Content-Length", "2")], "more than once", id="cl-twice"
+    ),
+]
+
+INVALID_BODY = [
+    pytest.param("no", "got str: encode it, or use Denial.text", id="str"),
+    pytest.param(None, "got NoneType", id="none"),
+    pytest.param(42, "got int", id="int"),
+    pytest.param([110, 111], "got list", id="list"),
+]
+
+
+async def assert_nothing_sent(match: str, **kwargs: Any) -> None:
+    """The error is raised by the pure builder, by Denial, and by deny with zero sends."""
+    with pytest.raises(InvalidDenialError, match=match):
+        denial_messages(websocket_scope(), **kwargs)
+    send = Recorder()
+    with pytest.raises(InvalidDenialError, match=match):
+        await deny(websocket_scope(), send, **kwargs)
+    assert send.calls == 0
+    fallback_send = Recorder()
+    with pytest.raises(InvalidDenialError, match=match):
+        await deny(websocket_scope(extension=False), fallback_send, **kwargs)
+    assert fallback_send.calls == 0
+
+
+@pytest.mark.parametrize(("status", "match"), INVALID_STATUS)
+async def test_invalid_status(status: Any, match: str) -> None:
+    await assert_nothing_sent(match, status=status)
+    with pytest.raises(InvalidDenialError, match=match):
+        Denial(status)
+
+
+@pytest.mark.parametrize(("headers", "match"), INVALID_HEADERS)
+async def test_invalid_headers(headers: Any, match: str) -> None:
+    await assert_nothing_sent(match, status=400, headers=headers, body=b"no")
+    with pytest.raises(InvalidDenialError, match=match):
+        Denial(400, headers, b"no")
+
+
+@pytest.mark.parametrize(("body", "match"), INVALID_BODY)
+async def test_invalid_body(body: Any, match: str) -> None:
+    await assert_nothing_sent(match, status=400, body=body)
+
+
+@pytest.mark.parametrize("status", [204, 304])
+async def test_no_content_statuses_refuse_a_body(status: int) -> None:
+    await assert_nothing_sent(f"status {status} cannot carry a body", status=status, body=b"x")
+
+
+@pytest.mark.parametrize("status", [204, 304])
+async def test_no_content_statuses_refuse_a_content_length(status: int) -> None:
+    await assert_nothing_sent(
+        "cannot carry a content-length", status=status, headers=[("content-length", "0")]
+    )
+
+
+@pytest.mark.parametrize("fallback", ["accept", "CLOSE", None, "", 0])
+async def test_invalid_fallback(fallback: Any) -> None:
+    """Refused even where the extension makes the fallback moot: the call is wrong either way."""
+    await assert_nothing_sent("fallback must be 'close' or 'raise'", fallback=fallback)
+
+
+@pytest.mark.parametrize(
+    ("scope", "match"),
+    [
+        pytest.param({"type": "http"}, "got 'http'", id="http"),
+        pytest.param({"type": "lifespan"}, "got 'lifespan'", id="lifespan"),
+        pytest.param({}, "got None", id="no-type"),
+        pytest.param(["websocket"], "got 'list'", id="not-a-mapping"),
+    ],
+)
+async def test_a_scope_that_is_not_a_websocket(scope: Any, match: str) -> None:
+    with pytest.raises(InvalidDenialError, match=match):
+        denial_messages(scope)
+    send = Recorder()
+    with pytest.raises(InvalidDenialError, match=match):
+        await deny(scope, send)
+    assert send.calls == 0
+
+
+async def test_a_denial_with_headers_beside_it() -> None:
+    send = Recorder()
+    with pytest.raises(InvalidDenialError, match="belong to the Denial"):
+        await deny(websocket_scope(), send, Denial(401), [("x-a", "1")])
+    with pytest.raises(InvalidDenialError, match="belong to the Denial"):
+        await deny(websocket_scope(), send, Denial(401), body=b"x")
+    assert send.calls == 0
+
+
+async def test_fallback_raise_sends_nothing() -> None:
+    send = Recorder()
+    with pytest.raises(DenialUnsupportedError):
+        await deny(websocket_scope(extension=False), send, 401, fallback="raise")
+    assert send.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        pytest.param(lambda: Denial.text(400, b"bytes"), "text must be str", id="text-bytes"),
+        pytest.param(lambda: Denial.text(400, "\ud800"), "UTF-8", id="text-lone-surrogate"),
+        pytest.param(lambda: Denial.text(101, "x"), "1xx", id="text-101"),
+        pytest.param(
+            lambda: Denial.text(400, "x", content_type="text/plain\r\nx: y"),
+            "CR, LF, NUL",
+            id="text-content-type-injection",
+        ),
+        pytest.param(lambda: Denial.json(400, {"a": float("nan")}), "JSON", id="json-nan"),
+        pytest.param(lambda: Denial.json(400, {"a": object()}), "JSON", id="json-object"),
+        pytest.param(lambda: Denial.json(400, {(1, 2): 1}), "JSON", id="json-tuple-key"),
+        pytest.param(lambda: Denial.json(204, {}), "cannot carry a body", id="json-204"),
+    ],
+)
+def test_invalid_constructor_input(build: Any, match: str) -> None:
+    with pytest.raises(InvalidDenialError, match=match):
+        build()
+
+
+def test_the_error_family() -> None:
+    assert issubclass(InvalidDenialError, DenyError)
+    assert issubclass(InvalidDenialError, ValueError)
+    assert issubclass(DenialUnsupportedError, DenyError)
+    assert issubclass(DenialUnsupportedError, RuntimeError)
+    assert not issubclass(DenialUnsupportedError, ValueError)
