@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 from http import HTTPStatus
+from types import ModuleType
 from typing import Any
 
 import pytest
 
-from asgi_ws_deny import (
-    EXTENSION,
-    Denial,
-    DenialUnsupportedError,
-    denial_messages,
-    supports_denial_response,
-)
 from tests.helpers import websocket_scope
 
 CLOSE = [{"type": "websocket.close", "code": 1008, "reason": ""}]
@@ -38,20 +32,24 @@ WITHOUT = ["empty", "none", "missing", "other-extension"]
 @pytest.mark.parametrize(
     ("extensions", "expected"),
     [
-        pytest.param({EXTENSION: {}}, True, id="advertised"),
-        pytest.param({EXTENSION: {}, "http.response.pathsend": {}}, True, id="among-others"),
+        pytest.param({"websocket.http.response": {}}, True, id="advertised"),
+        pytest.param(
+            {"websocket.http.response": {}, "http.response.pathsend": {}}, True, id="among-others"
+        ),
         pytest.param({}, False, id="empty"),
         pytest.param(None, False, id="none"),
         pytest.param({"http.response.push": {}}, False, id="other-only"),
-        pytest.param([EXTENSION], False, id="not-a-mapping"),
+        pytest.param(["websocket.http.response"], False, id="not-a-mapping"),
     ],
 )
-def test_supports_denial_response(extensions: Any, expected: bool) -> None:
-    assert supports_denial_response({"type": "websocket", "extensions": extensions}) is expected
+def test_supports_denial_response(core: ModuleType, extensions: Any, expected: bool) -> None:
+    assert (
+        core.supports_denial_response({"type": "websocket", "extensions": extensions}) is expected
+    )
 
 
-def test_supports_denial_response_without_the_key() -> None:
-    assert supports_denial_response({"type": "websocket"}) is False
+def test_supports_denial_response_without_the_key(core: ModuleType) -> None:
+    assert core.supports_denial_response({"type": "websocket"}) is False
 
 
 CASES = [
@@ -142,9 +140,13 @@ CASES = [
 
 @pytest.mark.parametrize(("kwargs", "status", "headers", "body"), CASES)
 def test_with_the_extension_a_start_and_one_final_body(
-    kwargs: dict[str, Any], status: int, headers: list[tuple[bytes, bytes]], body: bytes
+    core: ModuleType,
+    kwargs: dict[str, Any],
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
 ) -> None:
-    messages = denial_messages(websocket_scope(), **kwargs)
+    messages = core.denial_messages(websocket_scope(), **kwargs)
     assert messages == [
         {"type": "websocket.http.response.start", "status": status, "headers": headers},
         {"type": "websocket.http.response.body", "body": body, "more_body": False},
@@ -157,28 +159,28 @@ def test_with_the_extension_a_start_and_one_final_body(
 @pytest.mark.parametrize(("kwargs", "status", "headers", "body"), CASES)
 @pytest.mark.parametrize("kind", WITHOUT)
 def test_without_the_extension_one_close(
-    kind: str, kwargs: dict[str, Any], status: int, headers: object, body: object
+    core: ModuleType, kind: str, kwargs: dict[str, Any], status: int, headers: object, body: object
 ) -> None:
-    assert denial_messages(scope_without(kind), **kwargs) == CLOSE
+    assert core.denial_messages(scope_without(kind), **kwargs) == CLOSE
 
 
 @pytest.mark.parametrize("kind", WITHOUT)
-def test_without_the_extension_fallback_raise(kind: str) -> None:
-    with pytest.raises(DenialUnsupportedError, match=r"websocket\.http\.response.*403"):
-        denial_messages(scope_without(kind), 401, fallback="raise")
+def test_without_the_extension_fallback_raise(core: ModuleType, kind: str) -> None:
+    with pytest.raises(core.DenialUnsupportedError, match=r"websocket\.http\.response.*403"):
+        core.denial_messages(scope_without(kind), 401, fallback="raise")
 
 
-def test_fallback_raise_with_the_extension_sends_the_response() -> None:
-    messages = denial_messages(websocket_scope(), 401, fallback="raise")
+def test_fallback_raise_with_the_extension_sends_the_response(core: ModuleType) -> None:
+    messages = core.denial_messages(websocket_scope(), 401, fallback="raise")
     assert [m["type"] for m in messages] == [
         "websocket.http.response.start",
         "websocket.http.response.body",
     ]
 
 
-def test_a_denial_given_as_status() -> None:
-    denial = Denial.json(401, {"error": "unauthorized"}, [("www-authenticate", "Bearer")])
-    assert denial_messages(websocket_scope(), denial) == [
+def test_a_denial_given_as_status(core: ModuleType) -> None:
+    denial = core.Denial.json(401, {"error": "unauthorized"}, [("www-authenticate", "Bearer")])
+    assert core.denial_messages(websocket_scope(), denial) == [
         {
             "type": "websocket.http.response.start",
             "status": 401,
@@ -194,12 +196,12 @@ def test_a_denial_given_as_status() -> None:
             "more_body": False,
         },
     ]
-    assert denial_messages(scope_without("none"), denial) == CLOSE
+    assert core.denial_messages(scope_without("none"), denial) == CLOSE
 
 
-def test_each_call_gets_its_own_header_list() -> None:
+def test_each_call_gets_its_own_header_list(core: ModuleType) -> None:
     """A middleware that edits one message's headers must not change the next denial."""
-    denial = Denial(401)
+    denial = core.Denial(401)
     first = denial.messages(websocket_scope())[0]
     first["headers"].append((b"x-added", b"1"))  # type: ignore[typeddict-item, union-attr]
     second = denial.messages(websocket_scope())[0]
@@ -207,17 +209,16 @@ def test_each_call_gets_its_own_header_list() -> None:
 
 
 @pytest.mark.parametrize("status", [200, 204, 299])
-def test_a_2xx_over_http2_is_refused(status: int) -> None:
+def test_a_2xx_over_http2_is_refused(core: ModuleType, status: int) -> None:
     """A 2xx answer to an RFC 8441 extended CONNECT opens the tunnel instead of denying."""
-    from asgi_ws_deny import InvalidDenialError
 
-    with pytest.raises(InvalidDenialError, match="RFC 8441"):
-        denial_messages(websocket_scope(http_version="2"), status)
+    with pytest.raises(core.InvalidDenialError, match="RFC 8441"):
+        core.denial_messages(websocket_scope(http_version="2"), status)
 
 
 @pytest.mark.parametrize("status", [300, 403, 500])
-def test_other_statuses_over_http2(status: int) -> None:
-    messages = denial_messages(websocket_scope(http_version="2"), status)
+def test_other_statuses_over_http2(core: ModuleType, status: int) -> None:
+    messages = core.denial_messages(websocket_scope(http_version="2"), status)
     assert messages[0] == {
         "type": "websocket.http.response.start",
         "status": status,
@@ -226,6 +227,6 @@ def test_other_statuses_over_http2(status: int) -> None:
 
 
 @pytest.mark.parametrize("status", [200, 299])
-def test_a_2xx_over_http1(status: int) -> None:
-    messages = denial_messages(websocket_scope(http_version="1.1"), status)
+def test_a_2xx_over_http1(core: ModuleType, status: int) -> None:
+    messages = core.denial_messages(websocket_scope(http_version="1.1"), status)
     assert messages[0]["status"] == status  # type: ignore[typeddict-item]

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import pytest
 
-from asgi_ws_deny import (
-    Denial,
-    DenialUnsupportedError,
-    DenyError,
-    InvalidDenialError,
-    denial_messages,
-    deny,
-)
 from tests.helpers import Recorder, websocket_scope
 
 pytestmark = pytest.mark.anyio
@@ -91,55 +84,57 @@ INVALID_BODY = [
 ]
 
 
-async def assert_nothing_sent(match: str, **kwargs: Any) -> None:
-    """The error is raised by the pure builder, by Denial, and by deny with zero sends."""
-    with pytest.raises(InvalidDenialError, match=match):
-        denial_messages(websocket_scope(), **kwargs)
+async def assert_nothing_sent(core: ModuleType, match: str, **kwargs: Any) -> None:
+    """The error is raised by the pure builder and by `deny`, with zero sends."""
+    with pytest.raises(core.InvalidDenialError, match=match):
+        core.denial_messages(websocket_scope(), **kwargs)
     send = Recorder()
-    with pytest.raises(InvalidDenialError, match=match):
-        await deny(websocket_scope(), send, **kwargs)
+    with pytest.raises(core.InvalidDenialError, match=match):
+        await core.deny(websocket_scope(), send, **kwargs)
     assert send.calls == 0
     fallback_send = Recorder()
-    with pytest.raises(InvalidDenialError, match=match):
-        await deny(websocket_scope(extension=False), fallback_send, **kwargs)
+    with pytest.raises(core.InvalidDenialError, match=match):
+        await core.deny(websocket_scope(extension=False), fallback_send, **kwargs)
     assert fallback_send.calls == 0
 
 
 @pytest.mark.parametrize(("status", "match"), INVALID_STATUS)
-async def test_invalid_status(status: Any, match: str) -> None:
-    await assert_nothing_sent(match, status=status)
-    with pytest.raises(InvalidDenialError, match=match):
-        Denial(status)
+async def test_invalid_status(core: ModuleType, status: Any, match: str) -> None:
+    await assert_nothing_sent(core, match, status=status)
+    with pytest.raises(core.InvalidDenialError, match=match):
+        core.Denial(status)
 
 
 @pytest.mark.parametrize(("headers", "match"), INVALID_HEADERS)
-async def test_invalid_headers(headers: Any, match: str) -> None:
-    await assert_nothing_sent(match, status=400, headers=headers, body=b"no")
-    with pytest.raises(InvalidDenialError, match=match):
-        Denial(400, headers, b"no")
+async def test_invalid_headers(core: ModuleType, headers: Any, match: str) -> None:
+    await assert_nothing_sent(core, match, status=400, headers=headers, body=b"no")
+    with pytest.raises(core.InvalidDenialError, match=match):
+        core.Denial(400, headers, b"no")
 
 
 @pytest.mark.parametrize(("body", "match"), INVALID_BODY)
-async def test_invalid_body(body: Any, match: str) -> None:
-    await assert_nothing_sent(match, status=400, body=body)
+async def test_invalid_body(core: ModuleType, body: Any, match: str) -> None:
+    await assert_nothing_sent(core, match, status=400, body=body)
 
 
 @pytest.mark.parametrize("status", [204, 304])
-async def test_no_content_statuses_refuse_a_body(status: int) -> None:
-    await assert_nothing_sent(f"status {status} cannot carry a body", status=status, body=b"x")
-
-
-@pytest.mark.parametrize("status", [204, 304])
-async def test_no_content_statuses_refuse_a_content_length(status: int) -> None:
+async def test_no_content_statuses_refuse_a_body(core: ModuleType, status: int) -> None:
     await assert_nothing_sent(
-        "cannot carry a content-length", status=status, headers=[("content-length", "0")]
+        core, f"status {status} cannot carry a body", status=status, body=b"x"
+    )
+
+
+@pytest.mark.parametrize("status", [204, 304])
+async def test_no_content_statuses_refuse_a_content_length(core: ModuleType, status: int) -> None:
+    await assert_nothing_sent(
+        core, "cannot carry a content-length", status=status, headers=[("content-length", "0")]
     )
 
 
 @pytest.mark.parametrize("fallback", ["accept", "CLOSE", None, "", 0])
-async def test_invalid_fallback(fallback: Any) -> None:
+async def test_invalid_fallback(core: ModuleType, fallback: Any) -> None:
     """Refused even where the extension makes the fallback moot: the call is wrong either way."""
-    await assert_nothing_sent("fallback must be 'close' or 'raise'", fallback=fallback)
+    await assert_nothing_sent(core, "fallback must be 'close' or 'raise'", fallback=fallback)
 
 
 @pytest.mark.parametrize(
@@ -151,56 +146,62 @@ async def test_invalid_fallback(fallback: Any) -> None:
         pytest.param(["websocket"], "got 'list'", id="not-a-mapping"),
     ],
 )
-async def test_a_scope_that_is_not_a_websocket(scope: Any, match: str) -> None:
-    with pytest.raises(InvalidDenialError, match=match):
-        denial_messages(scope)
+async def test_a_scope_that_is_not_a_websocket(core: ModuleType, scope: Any, match: str) -> None:
+    with pytest.raises(core.InvalidDenialError, match=match):
+        core.denial_messages(scope)
     send = Recorder()
-    with pytest.raises(InvalidDenialError, match=match):
-        await deny(scope, send)
+    with pytest.raises(core.InvalidDenialError, match=match):
+        await core.deny(scope, send)
     assert send.calls == 0
 
 
-async def test_a_denial_with_headers_beside_it() -> None:
+async def test_a_denial_with_headers_beside_it(core: ModuleType) -> None:
     send = Recorder()
-    with pytest.raises(InvalidDenialError, match="belong to the Denial"):
-        await deny(websocket_scope(), send, Denial(401), [("x-a", "1")])
-    with pytest.raises(InvalidDenialError, match="belong to the Denial"):
-        await deny(websocket_scope(), send, Denial(401), body=b"x")
+    with pytest.raises(core.InvalidDenialError, match="belong to the Denial"):
+        await core.deny(websocket_scope(), send, core.Denial(401), [("x-a", "1")])
+    with pytest.raises(core.InvalidDenialError, match="belong to the Denial"):
+        await core.deny(websocket_scope(), send, core.Denial(401), body=b"x")
     assert send.calls == 0
 
 
-async def test_fallback_raise_sends_nothing() -> None:
+async def test_fallback_raise_sends_nothing(core: ModuleType) -> None:
     send = Recorder()
-    with pytest.raises(DenialUnsupportedError):
-        await deny(websocket_scope(extension=False), send, 401, fallback="raise")
+    with pytest.raises(core.DenialUnsupportedError):
+        await core.deny(websocket_scope(extension=False), send, 401, fallback="raise")
     assert send.calls == 0
 
 
 @pytest.mark.parametrize(
     ("build", "match"),
     [
-        pytest.param(lambda: Denial.text(400, b"bytes"), "text must be str", id="text-bytes"),
-        pytest.param(lambda: Denial.text(400, "\ud800"), "UTF-8", id="text-lone-surrogate"),
-        pytest.param(lambda: Denial.text(101, "x"), "1xx", id="text-101"),
         pytest.param(
-            lambda: Denial.text(400, "x", content_type="text/plain\r\nx: y"),
+            lambda core: core.Denial.text(400, b"bytes"), "text must be str", id="text-bytes"
+        ),
+        pytest.param(
+            lambda core: core.Denial.text(400, "\ud800"), "UTF-8", id="text-lone-surrogate"
+        ),
+        pytest.param(lambda core: core.Denial.text(101, "x"), "1xx", id="text-101"),
+        pytest.param(
+            lambda core: core.Denial.text(400, "x", content_type="text/plain\r\nx: y"),
             "CR, LF, NUL",
             id="text-content-type-injection",
         ),
-        pytest.param(lambda: Denial.json(400, {"a": float("nan")}), "JSON", id="json-nan"),
-        pytest.param(lambda: Denial.json(400, {"a": object()}), "JSON", id="json-object"),
-        pytest.param(lambda: Denial.json(400, {(1, 2): 1}), "JSON", id="json-tuple-key"),
-        pytest.param(lambda: Denial.json(204, {}), "cannot carry a body", id="json-204"),
+        pytest.param(
+            lambda core: core.Denial.json(400, {"a": float("nan")}), "JSON", id="json-nan"
+        ),
+        pytest.param(lambda core: core.Denial.json(400, {"a": object()}), "JSON", id="json-object"),
+        pytest.param(lambda core: core.Denial.json(400, {(1, 2): 1}), "JSON", id="json-tuple-key"),
+        pytest.param(lambda core: core.Denial.json(204, {}), "cannot carry a body", id="json-204"),
     ],
 )
-def test_invalid_constructor_input(build: Any, match: str) -> None:
-    with pytest.raises(InvalidDenialError, match=match):
-        build()
+def test_invalid_constructor_input(core: ModuleType, build: Any, match: str) -> None:
+    with pytest.raises(core.InvalidDenialError, match=match):
+        build(core)
 
 
-def test_the_error_family() -> None:
-    assert issubclass(InvalidDenialError, DenyError)
-    assert issubclass(InvalidDenialError, ValueError)
-    assert issubclass(DenialUnsupportedError, DenyError)
-    assert issubclass(DenialUnsupportedError, RuntimeError)
-    assert not issubclass(DenialUnsupportedError, ValueError)
+def test_the_error_family(core: ModuleType) -> None:
+    assert issubclass(core.InvalidDenialError, core.DenyError)
+    assert issubclass(core.InvalidDenialError, ValueError)
+    assert issubclass(core.DenialUnsupportedError, core.DenyError)
+    assert issubclass(core.DenialUnsupportedError, RuntimeError)
+    assert not issubclass(core.DenialUnsupportedError, ValueError)
