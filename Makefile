@@ -16,6 +16,7 @@ help:
 	@echo "make conformance   run the server matrix and print it"
 	@echo "make lint          ruff check and ruff format --check"
 	@echo "make typecheck     mypy --strict"
+	@echo "make docs          build the documentation site into site/ (strict)"
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,8 +36,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
+# The docs site, built strictly: a broken link, anchor or API reference fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
 # pytest runs last so that its summary is the closing line.
-test: lint typecheck pytest
+test: lint typecheck docs pytest
 
 conformance: $(STAMP)
 	$(BIN)/python -m conformance
