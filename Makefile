@@ -14,6 +14,7 @@ CONSTRAINTS := conformance/constraints.txt
 help:
 	@echo "make test          lint, type-check and run every test"
 	@echo "make conformance   run the server matrix and print it"
+	@echo "make conformance-latest   the same against the newest releases (own venv)"
 	@echo "make lint          ruff check and ruff format --check"
 	@echo "make typecheck     mypy --strict"
 	@echo "make docs          build the documentation site into site/ (strict)"
@@ -33,7 +34,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict asgi_ws_deny tests/typing
 
+# The conformance suite's helper-contract cases on the servers CI must cover, and its own tests;
+# then every test of the package. The package's tests run last: their summary closes the run.
+CONTRACT_VARIANTS := uvicorn-sansio,uvicorn-legacy,uvicorn-wsproto,hypercorn-asyncio,hypercorn-trio,hypercorn-h2,daphne
+
 pytest: $(STAMP)
+	$(BIN)/python -m pytest conformance -m "contract or selftest" --variants $(CONTRACT_VARIANTS) \
+		-p no:cacheprovider --results-dir conformance/results/make-test
 	$(BIN)/python -m pytest
 
 # The docs site, built strictly: a broken link, anchor or API reference fails the build.
@@ -43,8 +50,36 @@ docs: $(STAMP)
 # pytest runs last so that its summary is the closing line.
 test: lint typecheck docs pytest
 
+# The server matrix (conformance/README.md): pytest-xdist, a group per server variant; prints the
+# progress, the matrix and the wall time, writes conformance/results/ and docs/support-matrix.md.
+# Extra pytest options: make conformance CONFORMANCE_ARGS="--variants daphne".
 conformance: $(STAMP)
-	$(BIN)/python -m conformance
+	$(BIN)/python -m conformance $(CONFORMANCE_ARGS)
+
+# The same matrix against the newest releases of every server and client, in a venv of its own
+# (no constraints); unexpected results there show what changed upstream since the pins.
+LATEST_VENV := conformance/results/.venv-latest
+conformance-latest:
+	test -x $(LATEST_VENV)/bin/python || $(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[conformance]'
+	$(LATEST_VENV)/bin/python -m conformance --results-dir conformance/results/latest \
+		--support-matrix conformance/results/latest/support-matrix.md $(CONFORMANCE_ARGS)
+
+# Benchmarks, never timed tests (bench/__main__.py): prints the table, writes bench/results.json,
+# the chart and the figures of docs/benchmarks.md. Only these need matplotlib, installed on demand.
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[bench]'
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The reliability tests at full size (make test runs them short): 10,000 denials per server
+# variant at concurrency 100, 1,000 concurrent handshakes through the guard, the client faults.
+soak: $(STAMP)
+	ASGI_WS_DENY_SOAK=1 $(BIN)/python -m pytest tests/test_soak.py tests/test_load.py tests/test_faults.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

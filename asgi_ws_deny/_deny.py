@@ -112,7 +112,13 @@ Scope = Mapping[str, Any]
 Send = Callable[[Any], Awaitable[None]]
 Receive = Callable[[], Awaitable[Any]]
 HeaderInput = str | bytes
-Headers = Iterable[tuple[HeaderInput, HeaderInput]] | Mapping[HeaderInput, HeaderInput]
+# Mapping keys are invariant, so a dict[str, str] is a Mapping[str, ...] and not a
+# Mapping[str | bytes, ...]: the two key types are spelled out.
+Headers = (
+    Iterable[tuple[HeaderInput, HeaderInput]]
+    | Mapping[str, HeaderInput]
+    | Mapping[bytes, HeaderInput]
+)
 Body = bytes | bytearray | memoryview
 
 

@@ -59,3 +59,14 @@ async def a_denial_is_an_asgiref_application(
     scope: WebSocketScope, receive: ASGIReceiveCallable, send: ASGISendCallable
 ) -> None:
     await Denial(403)(scope, receive, send)
+
+
+def headers_in_every_form() -> list[Denial]:
+    return [
+        Denial(401, [("www-authenticate", "Bearer")]),
+        Denial(401, [(b"www-authenticate", b"Bearer")]),
+        Denial(401, {"www-authenticate": "Bearer"}),
+        Denial(401, {b"www-authenticate": b"Bearer"}),
+        Denial(401, {"www-authenticate": b"Bearer"}),
+        Denial(401, (("x-a", "1"), (b"x-b", "2"))),
+    ]

@@ -1,0 +1,48 @@
+"""``python -m conformance [pytest options]``: the whole matrix, as ``make conformance`` runs it.
+
+It is pytest with the suite's defaults: the matrix only (not the suite's own tests), spread over
+pytest-xdist workers with ``--dist loadgroup`` (each variant's cases on one worker, so its
+server starts once), plain asserts (the matrix uses none, and rewriting the plugins' modules in
+every worker costs seconds), and the support matrix written to ``docs/support-matrix.md``.
+Any further argument goes to pytest, for example ``--server 'mine=mine {app} --port {port}'``,
+``--variants daphne,granian``, ``-k 2.3`` or ``-n 0``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_workers() -> int:
+    """Two workers per CPU, at least four: the cases mostly wait on sockets, not the CPU."""
+    return max(4, 2 * (os.cpu_count() or 1))
+
+
+def main(argv: list[str]) -> int:
+    """Run the matrix; the exit status is pytest's (1 when a result is unexpected)."""
+    args = [
+        str(ROOT / "conformance"),
+        "-m",
+        "not selftest",
+        "--assert=plain",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--dist",
+        "loadgroup",
+        "--support-matrix",
+        str(ROOT / "docs" / "support-matrix.md"),
+    ]
+    if not any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in argv):
+        args += ["-n", str(default_workers())]
+    return int(pytest.main([*args, *argv]))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
