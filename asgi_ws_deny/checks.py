@@ -1,0 +1,880 @@
+"""Ready-made handshake checks for `WebSocketGuard`: origin, bearer token, rate limit, subprotocol.
+
+Theory of operation
+-------------------
+A check is a callable ``Handshake -> Denial | None``, sync or async (`asgi_ws_deny.guard`).
+Each check here reads only what the read-only `Handshake` carries (headers, query, cookies,
+offered subprotocols, client address) and answers ``None`` to admit or a `Denial` built once,
+at construction, to refuse. What each one refuses, and how (every body is compact JSON with
+``content-type: application/json``):
+
+- `OriginCheck`: 403, ``{"error":"origin_not_allowed"}``, or ``{"error":"origin_required"}``
+  for a missing ``Origin`` when told to refuse it;
+- `TokenCheck`: 401 with ``www-authenticate: Bearer ...`` (RFC 6750 section 3) and
+  ``{"error":"missing_token"}`` or ``{"error":"invalid_token"}``; 400 with the same header and
+  ``{"error":"invalid_request"}`` for a malformed or ambiguous token;
+- `RateLimitCheck`: 429, ``retry-after`` in whole seconds (at least 1),
+  ``{"error":"rate_limited","retry_after":n}``;
+- `SubprotocolCheck`: 400, ``{"error":"unsupported_subprotocol","supported":[...]}``.
+
+`AllOf` composes checks: they run in order, the first refusal wins and the rest do not run, an
+exception propagates so that the guard fails closed (500, logged), and a result that is neither
+``None`` nor a `Denial` raises `TypeError` naming the check. A chain of sync checks stays sync;
+it becomes a coroutine from the first check that returns an awaitable.
+
+Nothing here imports an event loop. `RateLimitCheck` imports the ``limits`` package (the
+``ratelimit`` extra) when it is constructed, never when this module is imported (``limits``
+itself imports asyncio, which is harmless under trio), and `OriginCheck` imports ``idna`` only
+for an allowed origin written with a non-ASCII host.
+
+Origins
+-------
+A browser sends the origin of the page that opens a WebSocket in the ``Origin`` header, always,
+serialised as RFC 6454 section 6.2 says: ``scheme://host[:port]``, scheme and host in lowercase,
+a non-ASCII host in its IDNA A-label (``xn--``) form, the default port left out. A page cannot
+change it. So an ``Origin`` value is compared after parsing it strictly: anything that is not a
+serialised origin (the literal ``null``, a path, user info, whitespace, a non-ASCII character,
+two origins in one header, two ``Origin`` headers) is refused, whatever the allow-list says.
+Incoming values are never IDNA-mapped, because mapping is what makes look-alikes equal
+(``example.com`` spelt with a fullwidth ``e`` maps to the ASCII name, and the Kelvin sign
+U+212A lowercases to ``k``).
+Allowed origins are normalised once, the way a browser would serialise them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import ipaddress
+import json
+import logging
+import math
+import re
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from asgi_ws_deny import _deny
+from asgi_ws_deny.guard import Check, CheckResult, Denied, Handshake
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+    from limits.aio.storage import Storage as AsyncStorage
+    from limits.aio.strategies import RateLimiter as AsyncRateLimiter
+    from limits.storage import Storage as SyncStorage
+    from limits.strategies import RateLimiter as SyncRateLimiter
+
+__all__ = (
+    "AllOf",
+    "InvalidCheckError",
+    "KeyFunction",
+    "MissingOrigin",
+    "OriginCheck",
+    "RateLimitCheck",
+    "RateLimitStrategy",
+    "SubprotocolCheck",
+    "TokenCheck",
+    "TokenSource",
+    "TokenValidator",
+    "TokenValidatorError",
+    "client_host",
+)
+
+_logger = logging.getLogger("asgi_ws_deny.checks")
+
+#: What `OriginCheck` does with a handshake that has no ``Origin`` header.
+MissingOrigin = Literal["allow", "deny"]
+#: Decides whether a bearer token is valid: ``True`` admits, ``False`` refuses; sync or async.
+TokenValidator = Callable[[str], "bool | Awaitable[bool]"]
+#: Where `TokenCheck` found a token, as named in its log lines.
+TokenSource = Literal["header", "subprotocol", "cookie", "query"]
+#: The rate-limit key of a handshake; ``None`` exempts the handshake from the limit.
+KeyFunction = Callable[[Handshake], "str | None"]
+#: The ``limits`` strategies: exact (moving window), cheap (fixed window), or in between.
+RateLimitStrategy = Literal["moving-window", "fixed-window", "sliding-window-counter"]
+
+
+class InvalidCheckError(_deny.DenyError, ValueError):
+    """A check was configured with an option it cannot work with. Raised at construction."""
+
+
+class TokenValidatorError(_deny.DenyError, RuntimeError):
+    """The token validator of a `TokenCheck` raised, or returned something other than a bool.
+
+    It replaces the validator's own exception, whose message may quote the token, so that the
+    guard's log never shows it: the message names the exception's type and carries the
+    validator's stack frames (file, line, function, source line), never exception text or local
+    values. A `Denied` raised by the validator is not replaced: it is the validator's answer.
+    """
+
+
+# RFC 9110 section 5.6.2: token = 1*tchar. Subprotocol names (RFC 6455 section 4.1) and cookie
+# names (RFC 6265 section 4.1.1) are tokens.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _json_denial(status: int, data: dict[str, Any], headers: _deny.Headers = ()) -> _deny.Denial:
+    return _deny.Denial.json(status, data, headers)
+
+
+# --- Origins ----------------------------------------------------------------------------------
+
+# RFC 6454 section 6.2 and the WHATWG URL standard: the default port of a scheme is left out of
+# a serialised origin, so "https://a.example:443" is "https://a.example".
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+# scheme "://" host [":" port], nothing else. The host part is checked further by _host.
+_ORIGIN = re.compile(
+    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://"
+    r"(?P<host>\[[^\[\]/]*\]|[^\[\]/?#@:\s]+)"
+    r"(?::(?P<port>[0-9]{1,5}))?"
+)
+# A host name as browsers serialise it: LDH labels (underscore tolerated, as browsers accept
+# it), lowercase ASCII, an optional trailing dot (a distinct origin, compared as such).
+_HOST_NAME = re.compile(r"[a-z0-9_\-]+(?:\.[a-z0-9_\-]+)*\.?")
+
+
+class _Origin(NamedTuple):
+    scheme: str
+    host: str
+    port: int | None  # None for the scheme's default port
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.host}" + ("" if self.port is None else f":{self.port}")
+
+
+class _Pattern(NamedTuple):
+    scheme: str
+    suffix: str  # "example.com" for "*.example.com"
+    port: int | None
+
+    def matches(self, origin: _Origin) -> bool:
+        # One or more labels before the suffix; the bare suffix (the apex) is not matched.
+        # Labels are non-empty (checked by _host), so "x.example.com" qualifies and
+        # ".example.com" never parses.
+        return (
+            origin.scheme == self.scheme
+            and origin.port == self.port
+            and origin.host.endswith("." + self.suffix)
+        )
+
+    def __str__(self) -> str:
+        port = "" if self.port is None else f":{self.port}"
+        return f"{self.scheme}://*.{self.suffix}{port}"
+
+
+def _host(raw: str) -> str:
+    """The host of a serialised origin, normalised; ValueError when it is not one."""
+    if not raw.isascii():
+        # Checked before lowercasing: str.lower() maps some non-ASCII letters to ASCII ones
+        # (the Kelvin sign U+212A becomes "k").
+        raise ValueError("a serialised origin is ASCII (IDNA A-labels for other names)")
+    if raw.startswith("["):
+        try:
+            address = ipaddress.IPv6Address(raw[1:-1])
+        except ValueError:
+            raise ValueError(f"{raw!r} is not an IPv6 literal") from None
+        if address.scope_id is not None:
+            raise ValueError("an origin's IPv6 literal has no zone identifier")
+        # The WHATWG URL standard serialises IPv6 compressed and lowercase, as Python does.
+        return f"[{address.compressed}]"
+    host = raw.lower()
+    if _HOST_NAME.fullmatch(host) is None:
+        raise ValueError(f"{raw!r} is not a host name")
+    if all(label.isdigit() for label in host.split(".")):
+        # Dotted numbers are an IPv4 address, in the dotted-quad form browsers serialise.
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not an IPv4 address") from None
+    return host
+
+
+def _port(scheme: str, text: str | None) -> int | None:
+    if text is None:
+        return None
+    number = int(text)
+    if not 0 < number <= 65535:
+        raise ValueError(f"port {text} is out of range")
+    return None if number == _DEFAULT_PORTS.get(scheme) else number
+
+
+def _parse_origin(value: str) -> _Origin:
+    """A serialised origin, normalised; ValueError for anything else (``null`` included)."""
+    match = _ORIGIN.fullmatch(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a serialised origin (scheme://host[:port])")
+    scheme = match["scheme"].lower()
+    return _Origin(scheme, _host(match["host"]), _port(scheme, match["port"]))
+
+
+def _allowed_host(raw: str, entry: str) -> str:
+    if raw.isascii():
+        return raw
+    # Browsers send a non-ASCII host as its A-label, converted with UTS 46 non-transitional
+    # processing. Python's own "idna" codec implements IDNA 2003, which maps differently and
+    # would name another domain ("faß.de" becomes "fass.de"), so the idna package is used.
+    try:
+        import idna
+    except ImportError:
+        raise InvalidCheckError(
+            f"allowed origin {entry!r} has a non-ASCII host: install the 'idna' package, or "
+            "write the host's A-label form (xn--...), as browsers send it"
+        ) from None
+    try:
+        return idna.encode(raw, uts46=True, transitional=False).decode("ascii")
+    except idna.IDNAError as exc:
+        raise InvalidCheckError(f"allowed origin {entry!r}: invalid host: {exc}") from None
+
+
+def _parse_allowed(entry: object) -> _Origin | _Pattern:
+    if not isinstance(entry, str):
+        hint = ": pass origins as separate arguments, OriginCheck(*origins)"
+        raise InvalidCheckError(
+            f"an allowed origin is a str, got {type(entry).__name__}"
+            + (hint if isinstance(entry, (list, tuple, set, frozenset)) else "")
+        )
+    if entry.strip().lower() == "null":
+        raise InvalidCheckError(
+            "'null' cannot be allowed: sandboxed frames, file: pages and redirected requests "
+            "all send it, so it identifies no one"
+        )
+    if entry.strip() == "*":
+        raise InvalidCheckError("'*' would allow every origin; to allow them all, drop the check")
+    match = _ORIGIN.fullmatch(entry)
+    if match is None:
+        scheme, sep, rest = entry.partition("://")
+        if sep and "/" in rest:
+            hint = f": an origin has no path, write {scheme + sep + rest.split('/')[0]!r}"
+        elif sep and "@" in rest:
+            hint = ": an origin has no user information"
+        else:
+            hint = ""
+        raise InvalidCheckError(
+            f"allowed origin {entry!r} is not scheme://host[:port] or "
+            f"scheme://*.domain[:port]{hint}"
+        )
+    scheme = match["scheme"].lower()
+    raw_host = match["host"]
+    wildcard = raw_host.startswith("*.")
+    if wildcard:
+        raw_host = raw_host[2:]
+    try:
+        host = _host(_allowed_host(raw_host, entry))
+        port = _port(scheme, match["port"])
+    except ValueError as exc:
+        raise InvalidCheckError(f"allowed origin {entry!r}: {exc}") from None
+    if not wildcard:
+        return _Origin(scheme, host, port)
+    labels = host.rstrip(".").split(".")
+    if host.startswith("[") or labels[-1].isdigit() or len(labels) < 2:
+        raise InvalidCheckError(
+            f"allowed origin {entry!r}: '*.' must be followed by a domain of two labels or "
+            "more ('*.example.com'); a top-level domain or an address cannot have a wildcard"
+        )
+    return _Pattern(scheme, host, port)
+
+
+class OriginCheck:
+    """Refuse handshakes from pages of origins not allowed: the defence against CSWSH.
+
+    ``OriginCheck(*allowed, same_origin=False, missing="allow", denial=None)``
+
+    - ``allowed``: exact origins (``"https://app.example.com"``, ``"http://[::1]:8000"``) and
+      patterns (``"https://*.example.com"``: any subdomain, at any depth, with that scheme and
+      port; not ``example.com`` itself, list it too). Scheme and host compare
+      case-insensitively, default ports are normalised (``https://a.com:443`` is
+      ``https://a.com``), a non-ASCII host is written in Unicode or as its A-label
+      (converting Unicode needs the ``idna`` package). A trailing dot makes another origin.
+    - ``same_origin``: also admit an origin equal to the request's own (``ws`` pairs with
+      ``http``, ``wss`` with ``https``, the host and port from the ``Host`` header). Behind a
+      TLS-terminating proxy the request scheme must be the public one (trusted forwarded
+      headers), or ``wss`` pages will not match.
+    - ``missing``: what to do without an ``Origin`` header. Browsers always send one on a
+      WebSocket handshake, so its absence means a non-browser client, which CSWSH does not
+      concern (and which could send any origin it likes): ``"allow"`` (the default) admits it,
+      ``"deny"`` refuses it with 403 ``{"error":"origin_required"}``.
+    - ``denial``: replaces both refusals.
+
+    Refused, with 403, ``content-type: application/json`` and ``{"error":"origin_not_allowed"}``:
+    any origin not allowed; ``null``; a value that is not a serialised origin (a path, user
+    information, whitespace, a non-ASCII character, an empty value, several origins in one
+    header); several ``Origin`` headers. Raises `InvalidCheckError` for a bad entry, ``null``,
+    ``*``, or when nothing at all could be admitted.
+    """
+
+    __slots__ = ("_exact", "_missing_denial", "_patterns", "denial", "missing", "same_origin")
+
+    def __init__(
+        self,
+        *allowed: str,
+        same_origin: bool = False,
+        missing: MissingOrigin = "allow",
+        denial: _deny.Denial | None = None,
+    ) -> None:
+        if missing not in ("allow", "deny"):
+            raise InvalidCheckError(f"missing must be 'allow' or 'deny', got {missing!r}")
+        if denial is not None and not isinstance(denial, _deny.Denial):
+            raise InvalidCheckError(f"denial must be a Denial, got {type(denial).__name__}")
+        parsed = [_parse_allowed(entry) for entry in allowed]
+        if not parsed and not same_origin:
+            raise InvalidCheckError(
+                "OriginCheck needs allowed origins, same_origin=True, or both; "
+                "as configured it would refuse every browser"
+            )
+        self._exact = frozenset(item for item in parsed if isinstance(item, _Origin))
+        self._patterns = tuple(item for item in parsed if isinstance(item, _Pattern))
+        self.same_origin = bool(same_origin)
+        self.missing: MissingOrigin = missing
+        self.denial = (
+            _json_denial(403, {"error": "origin_not_allowed"}) if denial is None else denial
+        )
+        self._missing_denial = (
+            _json_denial(403, {"error": "origin_required"}) if denial is None else denial
+        )
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        """The allowed origins and patterns, normalised."""
+        return tuple(sorted(str(item) for item in (*self._exact, *self._patterns)))
+
+    def allows(self, origin: str, host: str | None = None, scheme: str = "wss") -> bool:
+        """Whether one ``Origin`` header value is admitted (``host``/``scheme``: the request's)."""
+        try:
+            parsed = _parse_origin(origin)
+        except ValueError:
+            return False
+        if parsed in self._exact or any(pattern.matches(parsed) for pattern in self._patterns):
+            return True
+        return self.same_origin and host is not None and parsed == _request_origin(scheme, host)
+
+    def __call__(self, handshake: Handshake) -> CheckResult:
+        values = handshake.headers.getall("origin")
+        if not values:
+            if self.missing == "allow":
+                return None
+            _logger.debug("WebSocket handshake without Origin refused on %r", handshake.path)
+            return self._missing_denial
+        # RFC 6454 section 7.3: a user agent sends at most one Origin header, with one origin.
+        if len(values) == 1:
+            hosts = handshake.headers.getall("host") or handshake.headers.getall(":authority")
+            host = hosts[0] if len(hosts) == 1 else None
+            if self.allows(values[0], host, handshake.scheme):
+                return None
+        _logger.debug("WebSocket origin %r refused on %r", values, handshake.path)
+        return self.denial
+
+    def __repr__(self) -> str:
+        args = [repr(item) for item in self.allowed]
+        if self.same_origin:
+            args.append("same_origin=True")
+        if self.missing != "allow":
+            args.append(f"missing={self.missing!r}")
+        return f"{type(self).__name__}({', '.join(args)})"
+
+
+def _request_origin(scheme: str, host: str) -> _Origin | None:
+    """The origin a page served by this request's own host would have."""
+    page_scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
+    try:
+        return _parse_origin(f"{page_scheme}://{host}")
+    except ValueError:
+        return None
+
+
+# --- Bearer tokens ----------------------------------------------------------------------------
+
+# RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+# RFC 9110 section 5.6.4: a quoted-string holds no DQUOTE or backslash unescaped; keep it simple.
+_REALM = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+
+
+class _Malformed(Exception):
+    """The request carries token material that cannot be used (RFC 6750 invalid_request)."""
+
+
+class TokenCheck:
+    """Require a bearer token that ``validate`` accepts; refuse with 401 and ``www-authenticate``.
+
+    ``TokenCheck(validate, *, header=True, subprotocol=None, cookie=None, query=None,
+    realm=None)``
+
+    ``validate(token)`` (sync or async) returns ``True`` to admit and ``False`` to refuse. It
+    may raise `Denied` to answer otherwise (403 for a valid token without the right scope, say).
+    Any other exception, or a result that is not a bool, becomes `TokenValidatorError` and the
+    guard fails closed with 500; the validator's exception text is not kept, as it may quote
+    the token.
+
+    Where the token is looked for (browsers cannot set headers on a WebSocket handshake, hence
+    the other three):
+
+    - ``header``: ``Authorization: Bearer <token>`` (RFC 6750 section 2.1; the scheme is
+      case-insensitive).
+    - ``subprotocol="bearer."``: an offered subprotocol ``bearer.<token>``; the client offers
+      it beside the real one (``new WebSocket(url, ["chat.v1", "bearer." + token])``) and the
+      application accepts the real one. Subprotocol names are RFC 9110 tokens, so a JWT (base64url
+      and dots) fits.
+    - ``cookie="name"``: a cookie. Browsers attach it to cross-site handshakes too: combine
+      with `OriginCheck`.
+    - ``query="name"``: a query parameter. Servers write request targets, query included,
+      to their access logs: prefer the other sources.
+
+    An empty cookie or query value counts as absent (a cleared cookie). Several sources that
+    carry *different* tokens are refused rather than one chosen over the other.
+
+    Refusals, each with ``content-type: application/json`` and a ``www-authenticate`` challenge
+    (RFC 6750 section 3):
+
+    - no token, or only another scheme's credentials (``Basic ...``): 401,
+      ``Bearer realm="..."``, ``{"error":"missing_token"}``;
+    - a token that ``validate`` refuses: 401, ``Bearer realm="...", error="invalid_token"``,
+      ``{"error":"invalid_token"}``;
+    - a malformed ``Authorization: Bearer`` value, several ``Authorization`` headers, an empty
+      subprotocol token, or different tokens in several places: 400 (RFC 6750 section 3.1),
+      ``Bearer realm="...", error="invalid_request"``, ``{"error":"invalid_request"}``.
+
+    ``realm`` is left out of the header when ``None``. The check never logs a token: its log
+    lines name the source only.
+    """
+
+    __slots__ = (
+        "_invalid",
+        "_malformed",
+        "_missing",
+        "cookie",
+        "header",
+        "query",
+        "realm",
+        "subprotocol",
+        "validate",
+    )
+
+    def __init__(
+        self,
+        validate: TokenValidator,
+        *,
+        header: bool = True,
+        subprotocol: str | None = None,
+        cookie: str | None = None,
+        query: str | None = None,
+        realm: str | None = None,
+    ) -> None:
+        if not callable(validate):
+            raise InvalidCheckError(f"validate must be callable, got {type(validate).__name__}")
+        for name, value in (("subprotocol", subprotocol), ("cookie", cookie)):
+            if value is not None and (not isinstance(value, str) or not _TOKEN.fullmatch(value)):
+                raise InvalidCheckError(
+                    f"{name} must be None or a non-empty token (RFC 9110 section 5.6.2), "
+                    f"got {value!r}"
+                )
+        if query is not None and (not isinstance(query, str) or not query):
+            raise InvalidCheckError(f"query must be None or a non-empty str, got {query!r}")
+        if not (header or subprotocol or cookie or query):
+            raise InvalidCheckError("TokenCheck needs at least one place to look for the token")
+        if realm is not None and (not isinstance(realm, str) or not _REALM.fullmatch(realm)):
+            raise InvalidCheckError(
+                f"realm must be printable ASCII without '\"' or '\\', got {realm!r}"
+            )
+        self.validate = validate
+        self.header = bool(header)
+        self.subprotocol = subprotocol
+        self.cookie = cookie
+        self.query = query
+        self.realm = realm
+        self._missing = self._denial(401, None, "missing_token")
+        self._invalid = self._denial(401, "invalid_token", "invalid_token")
+        self._malformed = self._denial(400, "invalid_request", "invalid_request")
+
+    def _denial(self, status: int, code: str | None, body: str) -> _deny.Denial:
+        params = []
+        if self.realm is not None:
+            params.append(f'realm="{self.realm}"')
+        if code is not None:
+            params.append(f'error="{code}"')
+        challenge = "Bearer " + ", ".join(params) if params else "Bearer"
+        return _json_denial(status, {"error": body}, [("www-authenticate", challenge)])
+
+    def _found(self, handshake: Handshake) -> dict[TokenSource, str]:
+        found: dict[TokenSource, str] = {}
+        if self.header:
+            values = handshake.headers.getall("authorization")
+            if len(values) > 1:
+                raise _Malformed("several Authorization headers")
+            if values:
+                scheme, _, credentials = values[0].partition(" ")
+                # Another scheme (Basic, ...) carries no bearer token: RFC 6750 section 3 treats
+                # it as a request without authentication.
+                if scheme.lower() == "bearer":
+                    token = credentials.lstrip(" ")
+                    if _B64TOKEN.fullmatch(token) is None:
+                        raise _Malformed("a malformed Authorization: Bearer header")
+                    found["header"] = token
+        if self.subprotocol is not None:
+            prefix = self.subprotocol
+            tokens = {p[len(prefix) :] for p in handshake.subprotocols if p.startswith(prefix)}
+            if "" in tokens:
+                raise _Malformed("an empty subprotocol token")
+            if len(tokens) > 1:
+                raise _Malformed("several subprotocol tokens")
+            if tokens:
+                found["subprotocol"] = tokens.pop()
+        if self.cookie is not None:
+            value = handshake.cookies.get(self.cookie, "")
+            if value:
+                found["cookie"] = value
+        if self.query is not None:
+            given = {value for value in handshake.query.getall(self.query) if value}
+            if len(given) > 1:
+                raise _Malformed("several query tokens")
+            if given:
+                found["query"] = given.pop()
+        return found
+
+    def __call__(self, handshake: Handshake) -> CheckResult | Awaitable[CheckResult]:
+        try:
+            found = self._found(handshake)
+        except _Malformed as exc:
+            _logger.debug("WebSocket token refused on %r: %s", handshake.path, exc)
+            return self._malformed
+        if not found:
+            _logger.debug("WebSocket handshake without a token refused on %r", handshake.path)
+            return self._missing
+        if len(set(found.values())) > 1:
+            _logger.debug(
+                "WebSocket handshake with different tokens in %s refused on %r",
+                " and ".join(found),
+                handshake.path,
+            )
+            return self._malformed
+        source, token = next(iter(found.items()))
+        try:
+            verdict = self.validate(token)
+        except Exception as exc:
+            raise self._validator_error(exc) from None
+        if inspect.isawaitable(verdict):
+            return self._finish(handshake, source, verdict)
+        return self._verdict(handshake, source, verdict)
+
+    async def _finish(
+        self, handshake: Handshake, source: TokenSource, pending: Awaitable[object]
+    ) -> CheckResult:
+        try:
+            verdict = await pending
+        except Exception as exc:
+            raise self._validator_error(exc) from None
+        return self._verdict(handshake, source, verdict)
+
+    def _verdict(self, handshake: Handshake, source: TokenSource, verdict: object) -> CheckResult:
+        if verdict is True:
+            return None
+        if verdict is False:
+            _logger.debug("WebSocket token from %s refused on %r", source, handshake.path)
+            return self._invalid
+        raise TokenValidatorError(
+            f"the token validator {_name(self.validate)} returned {type(verdict).__name__}; "
+            "it returns True to admit or False to refuse"
+        )
+
+    def _validator_error(self, exc: Exception) -> Exception:
+        if isinstance(exc, Denied):
+            return exc
+        # The frames say where it failed; the message, which may quote the token, is dropped.
+        frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+        return TokenValidatorError(
+            f"the token validator {_name(self.validate)} raised {type(exc).__qualname__} (its "
+            f"message is withheld, as it may quote the token) at:\n{frames}"
+        )
+
+    def __repr__(self) -> str:
+        sources = ["header=True"] if self.header else ["header=False"]
+        for name in ("subprotocol", "cookie", "query"):
+            value = getattr(self, name)
+            if value is not None:
+                sources.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({_name(self.validate)}, {', '.join(sources)})"
+
+
+def _name(function: object) -> str:
+    # A name, never a repr: the repr of a partial or a bound object may show a signing key.
+    name = getattr(function, "__qualname__", None) or type(function).__qualname__
+    return str(name)
+
+
+# --- Rate limits ------------------------------------------------------------------------------
+
+
+def client_host(handshake: Handshake) -> str:
+    """The default rate-limit key: the client's IP address as the server reports it.
+
+    Behind a proxy this is the proxy's address unless the server is told to trust its
+    forwarded headers (uvicorn ``--forwarded-allow-ips``, hypercorn ``ProxyFixMiddleware``).
+    Without a client address (a unix socket) every handshake shares the key ``"unknown"``.
+    """
+    client = handshake.client
+    return str(client[0]) if client is not None else "unknown"
+
+
+class RateLimitCheck:
+    """Limit handshakes per client key with the ``limits`` package; refuse with 429.
+
+    ``RateLimitCheck(limit, *, key=client_host, storage="memory://",
+    strategy="moving-window", namespace="handshake")``
+
+    - ``limit``: one rate in the notation of ``limits`` (``"10/minute"``, ``"100 per hour"``)
+      or a ``limits.RateLimitItem``. For several rates, chain several checks with `AllOf`.
+    - ``key(handshake)``: whose budget a handshake spends: `client_host` by default, or any
+      function of the handshake (a user id from a header, the path, ...). ``None`` exempts it.
+    - ``storage``: a ``limits`` storage URI or object. ``"memory://"`` (the default) counts in
+      this process only, so with N server workers a client gets N times the limit;
+      ``"redis://127.0.0.1:6379"`` shares one count between every worker and host. These sync
+      storages work under asyncio and trio; a Redis call blocks the event loop for one round
+      trip (about 0.1 ms on loopback), so give the URI a ``socket_timeout``. The async storages
+      (``"async+memory://"``, ``"async+redis://"``) make the check async but work under asyncio
+      only: ``limits`` builds them on asyncio's locks and tasks, and under trio they raise.
+    - ``strategy``: ``"moving-window"`` (exact), ``"fixed-window"`` or
+      ``"sliding-window-counter"`` (see the ``limits`` documentation).
+    - ``namespace``: keeps the counts of separate checks on one storage apart.
+
+    A handshake over the limit is refused with 429, ``retry-after`` (whole seconds until the
+    window lets one more in, at least 1) and ``{"error":"rate_limited","retry_after":n}``.
+    Every handshake the check sees is counted, admitted or not by later checks. A storage that
+    fails (Redis down) raises, and the guard fails closed with 500.
+    Raises `InvalidCheckError` for a bad option and ``ImportError`` without ``limits``
+    (``pip install 'asgi-ws-deny[ratelimit]'``).
+    """
+
+    __slots__ = ("_async_limiter", "_sync_limiter", "key", "limit", "namespace", "storage")
+
+    limit: RateLimitItem
+    storage: SyncStorage | AsyncStorage
+
+    def __init__(
+        self,
+        limit: str | RateLimitItem,
+        *,
+        key: KeyFunction = client_host,
+        storage: str | SyncStorage | AsyncStorage = "memory://",
+        strategy: RateLimitStrategy = "moving-window",
+        namespace: str = "handshake",
+    ) -> None:
+        try:
+            import limits
+            import limits.aio.storage
+            import limits.aio.strategies
+            import limits.storage
+            import limits.strategies
+        except ImportError as exc:
+            raise ImportError(
+                f"RateLimitCheck needs the limits package: pip install 'asgi-ws-deny[ratelimit]' "
+                f"({exc})"
+            ) from exc
+        if isinstance(limit, str):
+            try:
+                rates = limits.parse_many(limit)
+            except ValueError as exc:
+                raise InvalidCheckError(f"limit {limit!r}: {exc}") from None
+            if len(rates) != 1:
+                raise InvalidCheckError(
+                    f"limit {limit!r} holds {len(rates)} rates; give one per RateLimitCheck "
+                    "and chain them with AllOf"
+                )
+            limit = rates[0]
+        if not isinstance(limit, limits.RateLimitItem):
+            raise InvalidCheckError(
+                f"limit must be a str or a limits.RateLimitItem, got {type(limit).__name__}"
+            )
+        if not callable(key):
+            raise InvalidCheckError(f"key must be callable, got {type(key).__name__}")
+        if strategy not in limits.strategies.STRATEGIES:
+            raise InvalidCheckError(
+                f"strategy must be one of {', '.join(map(repr, limits.strategies.STRATEGIES))}, "
+                f"got {strategy!r}"
+            )
+        if not isinstance(namespace, str) or not namespace:
+            raise InvalidCheckError(f"namespace must be a non-empty str, got {namespace!r}")
+        if isinstance(storage, str):
+            try:
+                storage = limits.storage.storage_from_string(storage)
+            except limits.errors.ConfigurationError as exc:
+                raise InvalidCheckError(f"storage: {exc}") from None
+        self.limit = limit
+        self.key = key
+        self.namespace = namespace
+        self.storage = storage
+        self._sync_limiter: SyncRateLimiter | None = None
+        self._async_limiter: AsyncRateLimiter | None = None
+        try:
+            if isinstance(storage, limits.storage.Storage):
+                self._sync_limiter = limits.strategies.STRATEGIES[strategy](storage)
+            elif isinstance(storage, limits.aio.storage.Storage):
+                # limits types this table with the abstract base class; its values are the
+                # concrete strategies.
+                factory: Callable[[AsyncStorage], AsyncRateLimiter] = (
+                    limits.aio.strategies.STRATEGIES[strategy]
+                )
+                self._async_limiter = factory(storage)
+            else:
+                raise InvalidCheckError(
+                    f"storage must be a URI or a limits storage, got {type(storage).__name__}"
+                )
+        except NotImplementedError as exc:
+            raise InvalidCheckError(f"strategy {strategy!r}: {exc}") from None
+
+    def __call__(self, handshake: Handshake) -> CheckResult | Awaitable[CheckResult]:
+        key = self.key(handshake)
+        if key is None:
+            return None
+        if not isinstance(key, str):
+            raise TypeError(f"the key function returned {type(key).__name__}, not str or None")
+        if self._async_limiter is not None:
+            return self._hit_async(handshake, key)
+        assert self._sync_limiter is not None
+        if self._sync_limiter.hit(self.limit, self.namespace, key):
+            return None
+        stats = self._sync_limiter.get_window_stats(self.limit, self.namespace, key)
+        return self._refuse(handshake, stats.reset_time)
+
+    async def _hit_async(self, handshake: Handshake, key: str) -> CheckResult:
+        assert self._async_limiter is not None
+        try:
+            if await self._async_limiter.hit(self.limit, self.namespace, key):
+                return None
+            stats = await self._async_limiter.get_window_stats(self.limit, self.namespace, key)
+        except RuntimeError as exc:
+            if "no running event loop" in str(exc):
+                raise RuntimeError(
+                    "the async storages of limits run under asyncio only; under trio give "
+                    "RateLimitCheck a sync storage ('memory://', 'redis://...')"
+                ) from exc
+            raise
+        return self._refuse(handshake, stats.reset_time)
+
+    def _refuse(self, handshake: Handshake, reset_time: float) -> _deny.Denial:
+        # RFC 9110 section 10.2.3: Retry-After in whole seconds; never 0, which invites a
+        # retry that would be refused again within the same second.
+        retry = max(1, math.ceil(reset_time - time.time()))
+        _logger.debug("WebSocket handshake over %s refused on %r", self.limit, handshake.path)
+        return _json_denial(
+            429, {"error": "rate_limited", "retry_after": retry}, [("retry-after", str(retry))]
+        )
+
+    def __repr__(self) -> str:
+        # The storage by its type only: a URI may carry a password.
+        return (
+            f"{type(self).__name__}({str(self.limit)!r}, storage={type(self.storage).__name__}, "
+            f"namespace={self.namespace!r})"
+        )
+
+
+# --- Subprotocols -----------------------------------------------------------------------------
+
+
+class SubprotocolCheck:
+    """Require that the client offers one of ``supported`` subprotocols; refuse with 400.
+
+    ``SubprotocolCheck(*supported, denial=None)``
+
+    Names compare exactly, as the client compares the one the server selects (RFC 6455 section
+    4.1: a client fails the connection when the server names a subprotocol it did not offer).
+    A handshake that offers none of them is refused with 400, ``content-type:
+    application/json`` and ``{"error":"unsupported_subprotocol","supported":[...]}``, or with
+    ``denial``. Why 400: the request lacks something the endpoint requires, a client error;
+    406 belongs to content negotiation through ``Accept`` fields and 426 to the ``Upgrade``
+    mechanism itself, which the client already used correctly. The application still selects
+    the subprotocol in its accept. Raises `InvalidCheckError` for no names or a name that is
+    not a token (RFC 6455 section 4.1).
+    """
+
+    __slots__ = ("denial", "supported")
+
+    def __init__(self, *supported: str, denial: _deny.Denial | None = None) -> None:
+        if not supported:
+            raise InvalidCheckError("SubprotocolCheck needs at least one subprotocol name")
+        for name in supported:
+            if not isinstance(name, str) or _TOKEN.fullmatch(name) is None:
+                raise InvalidCheckError(
+                    f"subprotocol names are tokens (RFC 6455 section 4.1), got {name!r}"
+                )
+        if denial is not None and not isinstance(denial, _deny.Denial):
+            raise InvalidCheckError(f"denial must be a Denial, got {type(denial).__name__}")
+        self.supported = tuple(dict.fromkeys(supported))
+        self.denial = (
+            _json_denial(400, {"error": "unsupported_subprotocol", "supported": [*self.supported]})
+            if denial is None
+            else denial
+        )
+
+    def __call__(self, handshake: Handshake) -> CheckResult:
+        if any(offered in self.supported for offered in handshake.subprotocols):
+            return None
+        _logger.debug(
+            "WebSocket subprotocols %s refused on %r",
+            json.dumps(handshake.subprotocols),
+            handshake.path,
+        )
+        return self.denial
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(map(repr, self.supported))})"
+
+
+# --- Composition ------------------------------------------------------------------------------
+
+
+class AllOf:
+    """Run checks in order; the first refusal wins. Give it to the guard as its ``check``.
+
+    ``AllOf(*checks)``: each check is sync or async. A `Denial` from one check is the answer
+    and the checks after it do not run; ``None`` from every check admits. A check that raises
+    (`Denied` included) stops the chain and the exception reaches the guard, which fails
+    closed as for any check; a result that is neither ``None`` nor a `Denial` raises
+    `TypeError`. While the checks are sync ``AllOf`` is sync; from the first awaitable result
+    on it returns a coroutine. Order them cheap first: origin and subprotocol, then the rate
+    limit, then a token validator that may do I/O. Raises `InvalidCheckError` for no checks or
+    one that is not callable.
+    """
+
+    __slots__ = ("checks",)
+
+    def __init__(self, *checks: Check) -> None:
+        if not checks:
+            raise InvalidCheckError("AllOf needs at least one check")
+        for check in checks:
+            if not callable(check):
+                raise InvalidCheckError(f"each check must be callable, got {check!r}")
+        self.checks: tuple[Check, ...] = checks
+
+    def __call__(self, handshake: Handshake) -> CheckResult | Awaitable[CheckResult]:
+        for index, check in enumerate(self.checks):
+            result = check(handshake)
+            if inspect.isawaitable(result):
+                return self._finish(handshake, index, result)
+            if result is not None:
+                return _refusal(check, result)
+        return None
+
+    async def _finish(
+        self, handshake: Handshake, index: int, pending: Awaitable[CheckResult]
+    ) -> CheckResult:
+        result = await pending
+        if result is not None:
+            return _refusal(self.checks[index], result)
+        for check in self.checks[index + 1 :]:
+            outcome = check(handshake)
+            if inspect.isawaitable(outcome):
+                outcome = await outcome
+            if outcome is not None:
+                return _refusal(check, outcome)
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(map(repr, self.checks))})"
+
+
+def _refusal(check: Check, result: object) -> _deny.Denial:
+    if isinstance(result, _deny.Denial):
+        return result
+    raise TypeError(
+        f"check {check!r} returned {type(result).__name__}; a check returns None to admit "
+        "or a Denial to refuse"
+    )

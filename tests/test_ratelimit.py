@@ -1,0 +1,251 @@
+"""RateLimitCheck in one process: the in-memory store, a real Redis, asyncio and trio.
+
+The cross-worker test (uvicorn ``--workers 2`` against one Redis) is test_ratelimit_workers.py.
+Each test spends its own namespace, so the counts of two tests never meet.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from asgi_ws_deny import Denial, Handshake, WebSocketGuard
+from asgi_ws_deny.checks import InvalidCheckError, RateLimitCheck, client_host
+from asgi_ws_deny.testing import HandshakeResult, handshake
+from tests.checks_support import Endpoint, RedisServer, redis_server, view
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[RedisServer]:
+    with redis_server() as server:
+        yield server
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"test-{uuid.uuid4().hex}"
+
+
+async def attempt(
+    check: Any, client: str = "127.0.0.1", headers: dict[str, str] | None = None
+) -> HandshakeResult:
+    return await handshake(
+        WebSocketGuard(Endpoint(), check), "/ws", headers=headers or {}, client=(client, 50000)
+    )
+
+
+async def statuses(check: Any, count: int, client: str = "127.0.0.1") -> list[int | None]:
+    return [(await attempt(check, client)).status for _ in range(count)]
+
+
+# --- In memory ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["moving-window", "fixed-window", "sliding-window-counter"])
+async def test_the_limit_admits_exactly_n(strategy: Any) -> None:
+    check = RateLimitCheck("3/hour", strategy=strategy)
+    assert await statuses(check, 5) == [101, 101, 101, 429, 429]
+
+
+async def test_a_refusal_is_429_with_retry_after() -> None:
+    check = RateLimitCheck("1/hour")
+    await attempt(check)
+    refused = await attempt(check)
+    assert refused.status == 429
+    retry = refused.header("retry-after")
+    assert retry is not None
+    # The moving window reopens an hour after the first handshake, which was just now.
+    assert 3590 <= int(retry) <= 3600
+    assert refused.header("content-type") == b"application/json"
+    assert refused.json() == {"error": "rate_limited", "retry_after": int(retry)}
+
+
+def test_retry_after_is_never_zero() -> None:
+    check = RateLimitCheck("1/second")
+    handshake_view = view()
+    assert check(handshake_view) is None
+    # A window that has (all but) reopened still says 1, not 0.
+    denial = check._refuse(handshake_view, reset_time=0.0)
+    assert isinstance(denial, Denial)
+    assert dict(denial.headers)[b"retry-after"] == b"1"
+
+
+async def test_clients_have_their_own_budgets() -> None:
+    check = RateLimitCheck("1/hour")
+    assert await statuses(check, 2, "192.0.2.1") == [101, 429]
+    assert await statuses(check, 2, "192.0.2.2") == [101, 429]
+    assert await statuses(check, 1, "2001:db8::1") == [101]
+
+
+async def test_a_key_function_chooses_the_budget() -> None:
+    def by_user(handshake: Handshake) -> str | None:
+        return handshake.headers.get("x-user")
+
+    check = RateLimitCheck("1/hour", key=by_user)
+    assert (await attempt(check, headers={"x-user": "ann"})).status == 101
+    assert (await attempt(check, headers={"x-user": "ann"}, client="192.0.2.9")).status == 429
+    assert (await attempt(check, headers={"x-user": "bob"})).status == 101
+    # No key: exempt, however many.
+    assert await statuses(check, 3) == [101, 101, 101]
+
+
+async def test_a_key_that_is_not_a_str_fails_closed(caplog: pytest.LogCaptureFixture) -> None:
+    check = RateLimitCheck("1/hour", key=lambda handshake: 42)  # type: ignore[arg-type,return-value]
+    assert (await attempt(check)).status == 500
+    assert "returned int, not str or None" in caplog.text
+
+
+def test_client_host_is_the_default_key() -> None:
+    assert client_host(view(client=("198.51.100.7", 1234))) == "198.51.100.7"
+    assert client_host(view(client=None)) == "unknown"
+
+
+async def test_namespaces_keep_checks_apart() -> None:
+    from limits.storage import MemoryStorage
+
+    storage = MemoryStorage()
+    chat = RateLimitCheck("1/hour", storage=storage, namespace="chat")
+    feed = RateLimitCheck("1/hour", storage=storage, namespace="feed")
+    chat_again = RateLimitCheck("1/hour", storage=storage, namespace="chat")
+    assert (await attempt(chat)).status == 101
+    assert (await attempt(feed)).status == 101
+    assert (await attempt(chat_again)).status == 429
+
+
+async def test_a_limits_item_is_accepted() -> None:
+    from limits import RateLimitItemPerHour
+
+    check = RateLimitCheck(RateLimitItemPerHour(2))
+    assert await statuses(check, 3) == [101, 101, 429]
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        (("often",), {}, "couldn't parse"),
+        (("1/minute;10/hour",), {}, "holds 2 rates"),
+        ((10,), {}, "a str or a limits.RateLimitItem"),
+        (("1/minute",), {"strategy": "token-bucket"}, "strategy must be one of"),
+        (("1/minute",), {"storage": "nowhere://"}, "unknown storage scheme"),
+        (("1/minute",), {"storage": object()}, "a URI or a limits storage"),
+        (("1/minute",), {"key": "ip"}, "key must be callable"),
+        (("1/minute",), {"namespace": ""}, "namespace must be"),
+    ],
+    ids=lambda value: repr(value)[:30],
+)
+def test_configuration(args: tuple[Any, ...], kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidCheckError, match=message):
+        RateLimitCheck(*args, **kwargs)
+
+
+def test_without_limits_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "limits", None)
+    with pytest.raises(ImportError, match=r"asgi-ws-deny\[ratelimit\]"):
+        RateLimitCheck("1/minute")
+
+
+def test_repr_never_shows_the_storage_uri() -> None:
+    check = RateLimitCheck("5/minute", storage="redis://:hunter2@127.0.0.1:1/0")
+    assert "hunter2" not in repr(check)
+    assert (
+        repr(check)
+        == "RateLimitCheck('5 per 1 minute', storage=RedisStorage, namespace='handshake')"
+    )
+
+
+# --- The async storages of limits ---------------------------------------------------------------
+
+
+# Under trio, limits leaves behind the expiry coroutine it could not schedule; Python reports it
+# as "never awaited" when it is collected, which this test forces before it ends.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_an_async_storage_works_under_asyncio_only(
+    anyio_backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    check = RateLimitCheck("2/hour", storage="async+memory://")
+    if anyio_backend == "asyncio":
+        assert await statuses(check, 3) == [101, 101, 429]
+    else:
+        # Measured, not assumed: limits builds its async storages on asyncio's locks and tasks,
+        # so under trio the check raises and the guard fails closed, naming the way out.
+        assert (await attempt(check)).status == 500
+        assert "run under asyncio only" in caplog.text
+        assert "sync storage" in caplog.text
+        caplog.clear()
+        del check
+        gc.collect()
+
+
+# redis-py's asyncio client is asyncio-only; the trio side is the test above.
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_async_redis_under_asyncio(redis: RedisServer, namespace: str) -> None:
+    from limits.storage import storage_from_string
+
+    # limits' default async Redis client is coredis; redis-py's asyncio client is chosen here.
+    storage: Any = storage_from_string(
+        "async+" + redis.url, implementation="redispy", socket_timeout=2
+    )
+    check = RateLimitCheck("2/hour", storage=storage, namespace=namespace)
+    try:
+        if check._async_limiter is None:
+            pytest.fail("an async storage must give an async check")
+        result = check(view())
+        assert result is not None
+        assert not isinstance(result, Denial)  # an awaitable
+        assert await result is None
+        assert await statuses(check, 2) == [101, 429]
+    finally:
+        # The client's connections belong to this test's event loop.
+        await storage.bridge.storage.aclose()
+
+
+# --- A real Redis, through the sync storage (asyncio and trio alike) ---------------------------
+
+
+async def test_redis_admits_exactly_n(redis: RedisServer, namespace: str) -> None:
+    check = RateLimitCheck("3/hour", storage=redis.url, namespace=namespace)
+    assert await statuses(check, 5) == [101, 101, 101, 429, 429]
+    refused = await attempt(check)
+    retry = refused.header("retry-after")
+    assert retry is not None
+    assert 3590 <= int(retry) <= 3600
+
+
+@pytest.mark.parametrize("strategy", ["moving-window", "fixed-window", "sliding-window-counter"])
+async def test_two_checks_on_one_redis_share_the_count(
+    redis: RedisServer, namespace: str, strategy: Any
+) -> None:
+    # Two storages, two connection pools: what two workers would have.
+    first = RateLimitCheck("4/hour", storage=redis.url, namespace=namespace, strategy=strategy)
+    second = RateLimitCheck("4/hour", storage=redis.url, namespace=namespace, strategy=strategy)
+    seen = []
+    for check in (first, second, first, second, first, second):
+        seen.append((await attempt(check)).status)
+    assert seen == [101, 101, 101, 101, 429, 429]
+
+
+async def test_memory_storages_do_not_share(namespace: str) -> None:
+    # The control for the test above: what each worker would count alone.
+    first = RateLimitCheck("2/hour", namespace=namespace)
+    second = RateLimitCheck("2/hour", namespace=namespace)
+    seen = [(await attempt(check)).status for check in (first, second, first, second)]
+    assert seen == [101, 101, 101, 101]
+
+
+async def test_redis_down_fails_closed(caplog: pytest.LogCaptureFixture) -> None:
+    from conformance.servers import free_port
+
+    caplog.set_level(logging.ERROR)
+    url = f"redis://127.0.0.1:{free_port()}/0?socket_connect_timeout=1&socket_timeout=1"
+    check = RateLimitCheck("3/hour", storage=url)
+    result = await attempt(check)
+    assert result.status == 500
+    assert "ConnectionError" in caplog.text
