@@ -679,8 +679,8 @@ class WebSocketGuard:
             if denied is not None:
                 return denied.denial, denied.reason
             _logger.exception(
-                "WebSocket check %r raised on %r; denying with %d",
-                self.check,
+                "WebSocket check %s raised on %r; denying with %d",
+                _name(self.check),
                 scope.get("path"),
                 self.error_denial.status,
             )
@@ -690,10 +690,10 @@ class WebSocketGuard:
         if isinstance(result, _deny.Denial):
             return result, None
         _logger.error(
-            "WebSocket check %r returned %r on %r; a check returns None to admit or a Denial "
+            "WebSocket check %s returned a %s on %r; a check returns None to admit or a Denial "
             "to refuse; denying with %d",
-            self.check,
-            result,
+            _name(self.check),
+            type(result).__name__,
             scope.get("path"),
             self.error_denial.status,
         )
@@ -756,7 +756,15 @@ class WebSocketGuard:
         elif state is HandshakeState.RESPONDING:
             raise raised
         else:
-            _logger.debug("Denied raised in state %s on %r; nothing to send", state.name, scope)
+            _logger.debug(
+                "Denied raised in state %s on %r; nothing to send", state.name, scope.get("path")
+            )
+
+
+def _name(check: object) -> str:
+    """A check's name for the log: never its repr, which may hold a key or a token."""
+    name = getattr(check, "__qualname__", None) or type(check).__qualname__
+    return f"{getattr(check, '__module__', None) or type(check).__module__}.{name}"
 
 
 async def _quietly(sending: Awaitable[None]) -> bool:

@@ -495,3 +495,48 @@ def test_multimap() -> None:
         query["a"]
     assert isinstance(query, Mapping)
     assert repr(query) == "MultiMap([('A', '1')])"
+
+
+class KeyedCheck:
+    """A check holding a secret, as a token validator with a signing key would."""
+
+    def __init__(self, result: object) -> None:
+        self.result = result
+
+    def __repr__(self) -> str:
+        return f"KeyedCheck(key={SECRET!r})"
+
+    def __call__(self, handshake: object) -> object:
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+
+@pytest.mark.parametrize(
+    "result",
+    [pytest.param(SECRET, id="returns-the-secret"), pytest.param(KeyError("x"), id="raises")],
+)
+async def test_the_log_names_a_failing_check_without_its_repr_or_its_result(
+    result: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    guard = WebSocketGuard(Endpoint(), KeyedCheck(result))
+    with caplog.at_level(logging.DEBUG, logger="asgi_ws_deny"):
+        assert (await handshake(guard, "/ws")).status == 500
+    (record,) = caplog.records
+    assert "KeyedCheck" in record.getMessage()
+    assert SECRET not in record.getMessage()
+
+
+async def test_the_log_never_holds_the_request_headers(caplog: pytest.LogCaptureFixture) -> None:
+    from asgi_ws_deny import Denied
+
+    async def closes_then_denies(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1000, "reason": ""})
+        raise Denied(403)
+
+    guard = WebSocketGuard(closes_then_denies)
+    with caplog.at_level(logging.DEBUG, logger="asgi_ws_deny"):
+        await handshake(guard, "/ws", headers=[("authorization", f"Bearer {SECRET}")])
+    assert caplog.records
+    assert all(SECRET not in record.getMessage() for record in caplog.records)
