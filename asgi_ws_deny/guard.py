@@ -103,6 +103,7 @@ __all__ = (
     "MultiMap",
     "WebSocketGuard",
     "default_close_code",
+    "run_check",
 )
 
 _logger = logging.getLogger("asgi_ws_deny")
@@ -217,14 +218,7 @@ class Denied(Exception):
         *,
         reason: str | None = None,
     ) -> None:
-        if isinstance(status, _deny.Denial):
-            if headers != () or body != b"":
-                raise _deny.InvalidDenialError(
-                    "headers and body belong to the Denial; pass them to its constructor instead"
-                )
-            denial = status
-        else:
-            denial = _deny.Denial(status, headers, body)
+        denial = _deny._as_denial(status, headers, body)
         if reason is None:
             reason = _phrase(denial.status)
         elif not isinstance(reason, str):
@@ -640,7 +634,7 @@ class WebSocketGuard:
             else _deny.supports_denial_response(scope),
         )
         if self.check is not None:
-            refusal = await self._run_check(scope)
+            refusal = await run_check(self.check, scope, self.error_denial)
             if refusal is not None:
                 await self._refuse(scope, tracker, *refusal)
                 return
@@ -667,37 +661,6 @@ class WebSocketGuard:
             await self._refuse(scope, tracker, self.no_handshake_denial, None)
         elif tracker.current == _RESPONDING:
             await _quietly(tracker.send({"type": _BODY, "body": b"", "more_body": False}))
-
-    async def _run_check(self, scope: _deny.Scope) -> tuple[_deny.Denial, str | None] | None:
-        assert self.check is not None
-        try:
-            result: object = self.check(Handshake(scope))
-            if result is not None and inspect.isawaitable(result):
-                result = await result
-        except Exception as exc:
-            denied = _denied_in(exc)
-            if denied is not None:
-                return denied.denial, denied.reason
-            _logger.exception(
-                "WebSocket check %s raised on %r; denying with %d",
-                _name(self.check),
-                scope.get("path"),
-                self.error_denial.status,
-            )
-            return self.error_denial, None
-        if result is None:
-            return None
-        if isinstance(result, _deny.Denial):
-            return result, None
-        _logger.error(
-            "WebSocket check %s returned a %s on %r; a check returns None to admit or a Denial "
-            "to refuse; denying with %d",
-            _name(self.check),
-            type(result).__name__,
-            scope.get("path"),
-            self.error_denial.status,
-        )
-        return self.error_denial, None
 
     def _browser_visible(self, scope: _deny.Scope) -> bool:
         if self.browser_policy == "always":
@@ -759,6 +722,46 @@ class WebSocketGuard:
             _logger.debug(
                 "Denied raised in state %s on %r; nothing to send", state.name, scope.get("path")
             )
+
+
+async def run_check(
+    check: Check, scope: _deny.Scope, error_denial: _deny.Denial
+) -> tuple[_deny.Denial, str | None] | None:
+    """Run ``check`` on the handshake of ``scope`` as `WebSocketGuard` does, failing closed.
+
+    Returns ``None`` only when the check returned ``None``; otherwise the denial to send and the
+    reason to close with: the check's `Denial`, a raised `Denied`'s denial and reason, or
+    ``error_denial`` (logged) for an exception or any other return value. For adapters that run
+    a check outside the guard, such as a framework's dependency.
+    """
+    try:
+        result: object = check(Handshake(scope))
+        if result is not None and inspect.isawaitable(result):
+            result = await result
+    except Exception as exc:
+        denied = _denied_in(exc)
+        if denied is not None:
+            return denied.denial, denied.reason
+        _logger.exception(
+            "WebSocket check %s raised on %r; denying with %d",
+            _name(check),
+            scope.get("path"),
+            error_denial.status,
+        )
+        return error_denial, None
+    if result is None:
+        return None
+    if isinstance(result, _deny.Denial):
+        return result, None
+    _logger.error(
+        "WebSocket check %s returned a %s on %r; a check returns None to admit or a Denial "
+        "to refuse; denying with %d",
+        _name(check),
+        type(result).__name__,
+        scope.get("path"),
+        error_denial.status,
+    )
+    return error_denial, None
 
 
 def _name(check: object) -> str:

@@ -11,6 +11,7 @@ import re
 import shlex
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -38,13 +39,17 @@ def page_id(page: Path) -> str:
 
 
 @pytest.mark.parametrize("page", PAGES, ids=page_id)
-def test_python_blocks_run(page: Path) -> None:
-    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
-    for number, code in enumerate(blocks(page, "python"), 1):
-        try:
-            exec(compile(code, f"{page_id(page)} block {number}", "exec"), namespace)
-        except Exception as error:  # pragma: no cover - the message is the point
-            pytest.fail(f"{page_id(page)} python block {number} failed: {error!r}\n{code}")
+def test_python_blocks_run(page: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The page runs as a module of its own, as a user's file would: frameworks that look up a
+    # handler's module in sys.modules (Litestar does) find it.
+    module = types.ModuleType(f"docs_{page.stem}")
+    with monkeypatch.context() as patch:
+        patch.setitem(sys.modules, module.__name__, module)
+        for number, code in enumerate(blocks(page, "python"), 1):
+            try:
+                exec(compile(code, f"{page_id(page)} block {number}", "exec"), module.__dict__)
+            except Exception as error:  # pragma: no cover - the message is the point
+                pytest.fail(f"{page_id(page)} python block {number} failed: {error!r}\n{code}")
 
 
 def test_there_are_python_blocks_to_run() -> None:

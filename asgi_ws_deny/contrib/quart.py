@@ -1,0 +1,108 @@
+"""Quart: ``raise Denied(...)`` (or return a `Denial`'s response) before ``accept()``.
+
+Theory of operation
+-------------------
+Quart already answers a handshake with a response when a websocket view (or a
+``before_websocket`` function) returns one before accepting, and it checks the extension
+itself: where the server lacks it, it sends ``websocket.close`` and the client sees 403. What it
+lacks is a way to send a `Denial`, and a way to refuse from code that cannot return a value.
+This module adds both:
+
+- `denial_response` makes a Quart ``Response`` with a `Denial`'s status, headers and body, with
+  no header of Quart's own added (no default ``content-type``);
+- `add_error_handler` registers `denied_handler` for `Denied`, so ``raise Denied(...)``
+  anywhere in a websocket view, its ``before_websocket`` functions or what they call becomes
+  that response. An HTTP request that raises `Denied` gets the same response.
+
+Quart sends the raw ASGI messages itself (its ``websocket`` object does not expose ``send``),
+and sends a denial's body as ``more_body`` chunks, which servers disagree about. `one_body`,
+around Quart's ASGI app, gathers them and sends the response through the core `deny`: one start
+and one body, the sequence every server handles. Quart has already accepted when a view raises
+after ``accept()``; it then ignores the response and closes with 1000, so close with a code of
+your own (``await websocket.close(4403, "reason")``) there instead.
+
+Quart runs on asyncio only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from quart import Quart, Response
+
+from asgi_ws_deny import _deny
+from asgi_ws_deny.guard import Denied
+
+_App = Callable[[Any, Any, Any], Awaitable[None]]
+
+__all__ = ("add_error_handler", "denial_response", "denied_handler", "one_body")
+
+_START = "websocket.http.response.start"
+_BODY = "websocket.http.response.body"
+
+
+def denial_response(denial: _deny.Denial) -> Response:
+    """A Quart ``Response`` with exactly the status, headers and body of ``denial``.
+
+    Return it from a websocket view before ``accept()`` to deny the handshake; from an HTTP
+    view it is an ordinary response.
+    """
+    if not isinstance(denial, _deny.Denial):
+        raise _deny.InvalidDenialError(f"expected a Denial, got {type(denial).__name__}")
+    response = Response(denial.body, status=denial.status)
+    # Only the denial's own headers: Quart would otherwise add a default content-type.
+    response.headers.clear()
+    for name, value in denial.headers:
+        response.headers.add(name.decode("latin-1"), value.decode("latin-1"))
+    return response
+
+
+async def denied_handler(error: Denied) -> Response:
+    """Quart error handler: the `Denied`'s denial as a response (see `add_error_handler`)."""
+    return denial_response(error.denial)
+
+
+def add_error_handler(app: Quart) -> None:
+    """Register `denied_handler`, so that raising `Denied` before ``accept()`` denies.
+
+    The same as ``app.register_error_handler(Denied, denied_handler)``.
+    """
+    app.register_error_handler(Denied, denied_handler)
+
+
+def one_body(app: _App) -> _App:
+    """ASGI middleware: Quart's denial responses as one start and one body, as the core sends.
+
+    Quart sends a denial's body as ``more_body`` chunks, which servers disagree about (granian
+    2.8 raises on the first chunk and answers 403). Around Quart's ASGI app
+    (``app.asgi_app = one_body(app.asgi_app)``) this gathers the chunks and sends the response
+    through the core `deny`: a start with its ``content-length`` checked against the body, then
+    one final body. Every other message passes through untouched.
+    """
+
+    async def wrapped(scope: _deny.Scope, receive: _deny.Receive, send: _deny.Send) -> None:
+        if scope.get("type") != "websocket":
+            await app(scope, receive, send)
+            return
+        start: Mapping[str, Any] | None = None
+        chunks: list[bytes] = []
+
+        async def gathering_send(message: Any) -> None:
+            nonlocal start
+            kind = message.get("type") if isinstance(message, Mapping) else None
+            if kind == _START and start is None:
+                start = message
+            elif kind == _BODY and start is not None:
+                chunks.append(bytes(message.get("body", b"")))
+                if not message.get("more_body", False):
+                    denial = _deny.Denial(
+                        start.get("status", 200), start.get("headers", ()), b"".join(chunks)
+                    )
+                    await _deny.deny(scope, send, denial)
+            else:
+                await send(message)
+
+        await app(scope, receive, gathering_send)
+
+    return wrapped
