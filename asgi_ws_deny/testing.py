@@ -80,6 +80,8 @@ _AFTER_CLOSE = "RFC 6455 section 5.5.1 (nothing follows a close frame)"
 _EVENTS = "ASGI spec, 'Applications' (every event is a dict with a 'type' key)"
 _SUBPROTOCOL_RULE = "RFC 6455 section 4.2.2 (the server selects one of the client's subprotocols)"
 
+# The harness judges the guard among other apps, so it keeps its own copy of the rule rather
+# than importing the guard's: a mistake in one is then caught by the other.
 _SENDABLE_CLOSE_CODES = frozenset((1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)))
 
 
