@@ -162,6 +162,25 @@ class _Pattern(NamedTuple):
         return f"{self.scheme}://*.{self.suffix}{port}"
 
 
+def _ipv6_text(address: ipaddress.IPv6Address) -> str:
+    """An IPv6 address as browsers serialise it in an origin (WHATWG URL, "IPv6 serializer").
+
+    Eight lowercase hex pieces, the first longest run of two or more zero pieces written "::".
+    Python's own text differs for IPv4-mapped addresses from 3.13 on (``::ffff:127.0.0.1``),
+    which no browser sends.
+    """
+    pieces = [int.from_bytes(address.packed[i : i + 2], "big") for i in range(0, 16, 2)]
+    start, length, run = -1, 1, 0
+    for index, piece in enumerate(pieces):
+        run = run + 1 if piece == 0 else 0
+        if run > length:
+            start, length = index - run + 1, run
+    text = [f"{piece:x}" for piece in pieces]
+    if start < 0:
+        return ":".join(text)
+    return ":".join(text[:start]) + "::" + ":".join(text[start + length :])
+
+
 def _host(raw: str) -> str:
     """The host of a serialised origin, normalised; ValueError when it is not one."""
     if not raw.isascii():
@@ -175,8 +194,7 @@ def _host(raw: str) -> str:
             raise ValueError(f"{raw!r} is not an IPv6 literal") from None
         if address.scope_id is not None:
             raise ValueError("an origin's IPv6 literal has no zone identifier")
-        # The WHATWG URL standard serialises IPv6 compressed and lowercase, as Python does.
-        return f"[{address.compressed}]"
+        return f"[{_ipv6_text(address)}]"
     host = raw.lower()
     if _HOST_NAME.fullmatch(host) is None:
         raise ValueError(f"{raw!r} is not a host name")

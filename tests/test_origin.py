@@ -399,3 +399,25 @@ def test_a_unicode_entry_without_idna_names_the_fix(monkeypatch: pytest.MonkeyPa
     assert OriginCheck("https://xn--bcher-kva.example").allowed == (
         "https://xn--bcher-kva.example",
     )
+
+
+@pytest.mark.parametrize(
+    ("literal", "serialised"),
+    [
+        ("::1", "::1"),
+        ("::", "::"),
+        ("1::", "1::"),
+        ("::FFFF:7F00:1", "::ffff:7f00:1"),
+        ("::ffff:127.0.0.1", "::ffff:7f00:1"),
+        ("2001:DB8:0:0:0:0:0:1", "2001:db8::1"),
+        ("1:0:0:2:0:0:0:3", "1:0:0:2::3"),
+        ("0:0:1:0:0:1:0:0", "::1:0:0:1:0:0"),
+        ("fe80:0:0:0:1:0:0:0", "fe80::1:0:0:0"),
+        ("1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"),
+        ("1:0:2:3:4:5:6:7", "1:0:2:3:4:5:6:7"),
+    ],
+)
+def test_ipv6_literals_are_written_as_browsers_write_them(literal: str, serialised: str) -> None:
+    """WHATWG URL's IPv6 serializer, on every Python (3.13 writes IPv4-mapped ones dotted)."""
+    check = OriginCheck(f"http://[{literal}]:8080")
+    assert check.allowed == (f"http://[{serialised}]:8080",)
