@@ -3,7 +3,9 @@
 ``conformance.apps:app`` routes a WebSocket handshake on ``/<behaviour>?t=<token>`` to one of
 the behaviours below. *Server-behaviour* apps (``RAW``) send raw ASGI messages on purpose, some
 of them invalid, to characterise what the server puts on the wire. *Helper-contract* apps
-(``CONTRACT``) go through the public API of asgi_ws_deny only, as a user's code would.
+(``CONTRACT``) go through the public API of asgi_ws_deny only, as a user's code would. (The
+framework cases of group 7 run the example apps of ``examples/frameworks/`` instead, unchanged,
+each on a server of its own: see ``conformance.cases.FRAMEWORK_APPS``.)
 
 Every handshake records what the app saw and did as JSON lines in the file named by the
 ``ASGI_WS_DENY_CONFORMANCE_EVENTS`` environment variable (each with the case's ``token``): the
@@ -420,6 +422,27 @@ async def api_guard_check_error(case: Case) -> None:
         raise LookupError("conformance: deliberate error in a check")
 
     await _guarded(case, _inner(case, _nothing), check=check)
+
+
+# Browser-visible denials: browser_policy="origin" turns a denial before accept into an accept
+# and a close (4000 + status, with a reason) for requests that carry an Origin header.
+
+#: The reason the application gives with its Denied under the browser policy.
+BROWSER_REASON = "no such room"
+
+
+async def api_guard_browser_check(case: Case) -> None:
+    def check(handshake: Any) -> Denial:
+        return Denial(401, [("www-authenticate", "Bearer")], JSON_BODY)
+
+    await _guarded(case, _inner(case, _nothing), check=check, browser_policy="origin")
+
+
+async def api_guard_browser_denied(case: Case) -> None:
+    async def refuse() -> None:
+        raise Denied(404, [("x-conformance", "guard")], b"no such room", reason=BROWSER_REASON)
+
+    await _guarded(case, _inner(case, refuse), browser_policy="origin")
 
 
 Behaviour = Callable[[Case], Awaitable[None]]

@@ -19,7 +19,14 @@ default a MUST/SHOULD case is expected to conform and an INFO case to show its `
 
 Groups: 1 the scope; 2 the denial response from raw ASGI messages; 3 close, return and errors
 before accept; 4 after the denial; 5 the helper contract through asgi_ws_deny's public API;
-6 what real clients (websockets, wsproto) read of a denial.
+6 what real clients (websockets, wsproto) read of a denial; 7 the helper contract through each
+framework's example app (``examples/frameworks/``).
+
+A case runs against ``conformance.apps:app`` unless it names another application (``app``, with
+the distributions it ``requires`` and the event ``loops`` it runs on): the group 7 cases run
+the framework example apps unchanged, each on a server of its own (`conformance.runner`).
+Where a case does not apply (another protocol, another event loop, a framework that is not
+installed) it is ``n/a`` without a server being asked (`not_applicable`).
 """
 
 from __future__ import annotations
@@ -30,18 +37,23 @@ import json
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from asgi_ws_deny import EXTENSION
 from conformance import apps
 from conformance.client import (
+    CLOSE,
+    TEXT,
     WireConnection,
     WireResponse,
     build_handshake,
+    close_frame,
     h2_ws_handshake,
+    ws_frames,
     ws_handshake,
 )
 
@@ -51,12 +63,15 @@ if TYPE_CHECKING:
 __all__ = (
     "CASES",
     "CLOSE_WAIT",
+    "FRAMEWORK_APPS",
     "HANG",
     "Case",
     "Level",
     "Observation",
+    "Opened",
     "Probe",
     "case_by_id",
+    "not_applicable",
 )
 
 Level = Literal["MUST", "SHOULD", "INFO"]
@@ -100,6 +115,12 @@ class Case:
     protocols: frozenset[str] = frozenset({"http/1.1", "h2"})
     #: Group 5 cases exercise asgi_ws_deny itself (``-m contract`` selects them).
     contract: bool = False
+    #: The application ("module:attr") the case runs against; "" is ``conformance.apps:app``.
+    app: str = ""
+    #: The distributions that application needs; where one is missing the case is ``n/a``.
+    requires: tuple[str, ...] = ()
+    #: The event loops that application runs on (`Variant.event_loop`); elsewhere ``n/a``.
+    loops: frozenset[str] = frozenset({"asyncio", "trio"})
 
     @property
     def group(self) -> str:
@@ -109,6 +130,56 @@ class Case:
     def key(self) -> str:
         """The id used in test names: ``2.3-order``."""
         return f"{self.id}-{self.slug}"
+
+
+@dataclass(frozen=True)
+class Opened:
+    """An accepted handshake as the client saw it: the response and the server's frames."""
+
+    response: WireResponse
+    frames: list[tuple[int, bytes]]
+
+    @property
+    def accepted(self) -> bool:
+        """A 101 (HTTP/1.1), or a 2xx that opens the tunnel (HTTP/2, RFC 8441 section 5)."""
+        status = self.response.status
+        if self.response.http_version == b"HTTP/2":
+            return status is not None and 200 <= status < 300
+        return status == 101
+
+    @property
+    def texts(self) -> list[bytes]:
+        """The payloads of the text frames, in order."""
+        return [payload for opcode, payload in self.frames if opcode == TEXT]
+
+    @property
+    def close(self) -> tuple[int | None, bytes] | None:
+        """The server's close frame as (code, reason), code None when it has no payload."""
+        for opcode, payload in self.frames:
+            if opcode == CLOSE:
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+                return code, payload[2:]
+        return None
+
+
+def not_applicable(case: Case, variant: Variant) -> Observation | None:
+    """``n/a`` where ``case`` does not apply on ``variant``, before any server is asked."""
+    if variant.protocol not in case.protocols:
+        return Observation("n/a", None, detail=f"not applicable over {variant.protocol}")
+    if variant.event_loop not in case.loops:
+        loops = " or ".join(sorted(case.loops))
+        return Observation(
+            "n/a", None, detail=f"the application runs on {loops}, not {variant.event_loop}"
+        )
+    missing = []
+    for dist in case.requires:
+        try:
+            metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            missing.append(dist)
+    if missing:
+        return Observation("n/a", None, detail=f"not installed: {', '.join(missing)}")
+    return None
 
 
 # --- The probe: one case's access to the server -------------------------------------------
@@ -122,6 +193,9 @@ class Probe:
     events_path: Path
     log_mark: int = 0
     tokens: list[str] = field(default_factory=list)
+    #: Asks whether the variant lists the extension (`ServerHandle.extension_listed`): the
+    #: framework apps record no events, so their cases learn it from the conformance app.
+    listed_lookup: Callable[[], bool | None] | None = None
 
     @property
     def variant(self) -> Variant:
@@ -142,17 +216,69 @@ class Probe:
         return self.tokens[-1]
 
     def handshake(
-        self, behaviour: str, *, wait_close: float = 0.0, timeout: float = HANG
+        self,
+        behaviour: str,
+        *,
+        headers: Sequence[tuple[str, str]] = (),
+        wait_close: float = 0.0,
+        timeout: float = HANG,
     ) -> WireResponse:
         """A WebSocket handshake on ``/behaviour`` over the variant's protocol."""
+        target = self.target(behaviour)
+        return self.request(target, headers=headers, wait_close=wait_close, timeout=timeout)
+
+    def request(
+        self,
+        target: str,
+        *,
+        headers: Sequence[tuple[str, str]] = (),
+        wait_close: float = 0.0,
+        timeout: float = HANG,
+    ) -> WireResponse:
+        """A WebSocket handshake on ``target`` as it is (no token), over the variant's protocol."""
         client = h2_ws_handshake if self.h2 else ws_handshake
         return client(
             self.server.host,
             self.server.port,
-            self.target(behaviour),
+            target,
+            headers,
             timeout=timeout,
             wait_close=wait_close,
         )
+
+    def open(self, target: str, *, headers: Sequence[tuple[str, str]] = ()) -> Opened:
+        """A handshake the server may accept: the response, then the frames up to the server's
+        close frame, which the client answers (HTTP/1.1; over HTTP/2 the stream's end). After
+        a first frame, ``CLOSE_WAIT`` of silence ends the wait for the close."""
+        if self.h2:
+            response = h2_ws_handshake(
+                self.server.host,
+                self.server.port,
+                target,
+                headers,
+                timeout=HANG,
+                wait_close=CLOSE_WAIT,
+            )
+            tunnel = response.status is not None and 200 <= response.status < 300
+            return Opened(response, ws_frames(response.body) if tunnel else [])
+        try:
+            connection = WireConnection(self.server.host, self.server.port, timeout=HANG)
+        except OSError as exc:
+            return Opened(WireResponse(closed=True, error=f"connect: {exc}"), [])
+        with connection:
+            response = connection.handshake(target, headers, timeout=HANG)
+            frames = []
+            if response.status == 101:
+                frames = connection.read_frames(timeout=HANG, idle=CLOSE_WAIT)
+            opened = Opened(response, frames)
+            if opened.close is not None:
+                # Answer the close as a client does (RFC 6455 section 5.5.1), echoing its code.
+                connection.send(close_frame(opened.close[0] or 1000))
+        return opened
+
+    def extension_listed_on_server(self) -> bool | None:
+        """Whether the variant lists the extension, for cases whose app records no scope."""
+        return None if self.listed_lookup is None else self.listed_lookup()
 
     def events(self, token: str | None = None) -> list[dict[str, Any]]:
         """The events the app recorded for ``token`` (default: the latest handshake)."""
@@ -199,9 +325,11 @@ class Probe:
             return None
         return EXTENSION in (scope.get("extensions") or [])
 
-    def settle(self) -> None:
-        """Wait for the app to return, then until the server log stops growing (bounded)."""
-        self.wait_event("returned", timeout=1.0)
+    def settle(self, *, events: bool = True) -> None:
+        """Wait for the app to return (``events``: when it records them), then until the
+        server log stops growing (bounded)."""
+        if events:
+            self.wait_event("returned", timeout=1.0)
         deadline = time.monotonic() + 0.3
         size = self.server.log_mark()
         while time.monotonic() < deadline:
@@ -914,7 +1042,9 @@ def run_api_quiet_log(probe: Probe) -> Observation:
     )
 
 
-GUARD_APP_NOT_CALLED = frozenset({"api-guard-check", "api-guard-check-error"})
+GUARD_APP_NOT_CALLED = frozenset(
+    {"api-guard-check", "api-guard-check-error", "api-guard-browser-check"}
+)
 
 
 def run_guard_check(probe: Probe) -> Observation:
@@ -943,6 +1073,94 @@ def run_guard_check_error(probe: Probe) -> Observation:
         headers=headers,
         body=b"",
         traceback_ok=True,
+    )
+
+
+# Browser-visible denials: WebSocketGuard(..., browser_policy="origin"). With an Origin header
+# a denial before accept is an accept followed at once by a close (4000 + status, a reason);
+# without one it is the HTTP denial.
+
+#: The header every browser sends; only its presence matters to the policy.
+ORIGIN = ("Origin", "http://127.0.0.1")
+#: The subprotocols offered in 5.16, in the client's order of preference.
+SUBPROTOCOLS = ("conformance.v1", "conformance.v2")
+
+
+def _close_reading(probe: Probe, opened: Opened, code: int, reason: bytes) -> tuple[str, bool]:
+    """``close 4401 ok`` for an accept then a close with ``code`` and ``reason``, else what came."""
+    if not opened.accepted:
+        return crash_or(probe, opened.response), False
+    close = opened.close
+    if close is None:
+        return "accepted, no close", False
+    got_code, got_reason = close
+    if got_code != code:
+        return f"close {got_code}", False
+    if got_reason == reason:
+        return f"close {code} ok", True
+    if not got_reason:
+        return f"close {code}, no reason", False
+    return f"close {code}, reason changed", False
+
+
+def _opened_detail(opened: Opened) -> str:
+    return f"close frame {opened.close!r}; frames {opened.frames[:4]!r}; {show(opened.response)}"
+
+
+def _browser_visible(
+    probe: Probe, behaviour: str, code: int, reason: bytes, *, subprotocols: bool = False
+) -> Observation:
+    headers = [ORIGIN]
+    if subprotocols:
+        headers.append(("Sec-WebSocket-Protocol", ", ".join(SUBPROTOCOLS)))
+    opened = probe.open(probe.target(behaviour), headers=headers)
+    cell, conforms = _close_reading(probe, opened, code, reason)
+    if cell == "crash":
+        return Observation(
+            cell, False, None, f"{_opened_detail(opened)}; log: {probe.log()[-800:]}"
+        )
+    probe.settle()
+    outcome = probe.event("outcome") or {}
+    if outcome.get("outcome") == "no guard":
+        return Observation("no guard", False, None, "asgi_ws_deny.guard not importable")
+    problems: list[str] = []
+    extras = []
+    if subprotocols and opened.accepted:
+        named = opened.response.header("sec-websocket-protocol")
+        if named != [SUBPROTOCOLS[0].encode()]:
+            extras.append("no subprotocol" if not named else "subprotocol changed")
+            problems.append(f"the accept names {named!r}, the client offered {SUBPROTOCOLS!r}")
+    if probe.event("app-called") is not None and behaviour in GUARD_APP_NOT_CALLED:
+        extras.append("app called")
+        problems.append("the check refused, yet the application was called")
+    if _traceback(probe):
+        extras.append("traceback")
+        problems.append("a traceback in the server log")
+    if extras:
+        cell += ", " + ", ".join(extras)
+    detail = "; ".join([*problems, _opened_detail(opened)])
+    return Observation(cell, conforms and not extras, opened.response.status, detail)
+
+
+def run_guard_browser_check(probe: Probe) -> Observation:
+    return _browser_visible(probe, "api-guard-browser-check", 4401, b"Unauthorized")
+
+
+def run_guard_browser_denied(probe: Probe) -> Observation:
+    reason = apps.BROWSER_REASON.encode()
+    return _browser_visible(probe, "api-guard-browser-denied", 4404, reason)
+
+
+def run_guard_browser_subprotocol(probe: Probe) -> Observation:
+    return _browser_visible(
+        probe, "api-guard-browser-check", 4401, b"Unauthorized", subprotocols=True
+    )
+
+
+def run_guard_browser_no_origin(probe: Probe) -> Observation:
+    headers = [(b"www-authenticate", b"Bearer"), (b"content-length", b"14")]
+    return _contract(
+        probe, "api-guard-browser-check", status=401, headers=headers, body=apps.JSON_BODY
     )
 
 
@@ -1036,6 +1254,186 @@ def run_wsproto_client(probe: Probe) -> Observation:
         return Observation("101!", False, 101, detail)
     cell = f"{status} {'body ok' if ok and body else 'ok' if ok else 'body?'}"
     return Observation(cell, ok, status, detail)
+
+
+# --- Group 7: the framework example apps ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FrameworkApp:
+    """A framework's example app (``examples/frameworks/``), served as its docstring says."""
+
+    name: str
+    app: str
+    requires: tuple[str, ...]
+    loops: frozenset[str] = frozenset({"asyncio", "trio"})
+
+
+ASYNCIO_ONLY = frozenset({"asyncio"})
+FRAMEWORK_APPS: dict[str, FrameworkApp] = {
+    "starlette": FrameworkApp("Starlette", "examples.frameworks.starlette_app:app", ("starlette",)),
+    "fastapi": FrameworkApp("FastAPI", "examples.frameworks.fastapi_app:app", ("fastapi",)),
+    "channels": FrameworkApp(
+        "Channels",
+        "examples.frameworks.channels_app:application",
+        ("channels", "django"),
+        ASYNCIO_ONLY,
+    ),
+    "quart": FrameworkApp("Quart", "examples.frameworks.quart_app:app", ("quart",), ASYNCIO_ONLY),
+    "falcon": FrameworkApp(
+        "Falcon", "examples.frameworks.falcon_app:app", ("falcon",), ASYNCIO_ONLY
+    ),
+    "litestar": FrameworkApp("Litestar", "examples.frameworks.litestar_app:app", ("litestar",)),
+}
+
+#: What every example refuses a user other than alice with, where the extension is listed.
+CHALLENGE = b'Bearer realm="chat"'
+UNKNOWN_USER = b'{"error":"unknown user"}'
+JSON_TYPE = b"application/json"
+#: The header that admits: every example greets alice with "hello alice", then closes (1000).
+ALICE = ("X-User", "alice")
+
+#: Server log lines that say nothing about the application: uvicorn's websockets-sansio logs
+#: this ERROR after every completed denial response (case 5.9 measures it on its own;
+#: https://github.com/Kludex/uvicorn/pull/3138).
+SPURIOUS_LOG_LINES = ("ASGI callable returned without completing handshake.",)
+
+
+def _log_problems(log: str) -> tuple[list[str], list[str]]:
+    """The extras for a server log (``traceback`` or ``error logged``) and the lines behind."""
+    lines = [
+        line
+        for line in log.splitlines()
+        if ("ERROR" in line or "Error" in line or "Traceback" in line)
+        and not any(spurious in line for spurious in SPURIOUS_LOG_LINES)
+    ]
+    if "Traceback (most recent call last)" in log:
+        return ["traceback"], lines
+    return (["error logged"] if lines else []), lines
+
+
+def _greeting(opened: Opened) -> str:
+    """What differs from alice's greeting ("hello alice", then a close with 1000), or ""."""
+    if not opened.accepted:
+        return base_cell(opened.response)
+    if opened.texts[:1] != [b"hello alice"]:
+        return "no hello"
+    if opened.close is None:
+        return "no close"
+    if opened.close[0] != 1000:
+        return f"close {opened.close[0]}"
+    return ""
+
+
+def _framework_denial(
+    probe: Probe, path: str, *, content_type: bytes = JSON_TYPE, body: bytes = UNKNOWN_USER
+) -> Observation:
+    """The example's promise on ``path``: without ``x-user: alice`` the 401 (or 403 where the
+    extension is not listed), closed, never an upgrade; alice greeted; nothing in the log."""
+    response = probe.request(path, wait_close=CLOSE_WAIT)
+    cell = crash_or(probe, response)
+    if cell == "crash":
+        return Observation(cell, False, None, f"{show(response)}; log: {probe.log()[-800:]}")
+    alice = probe.open(path, headers=[ALICE])
+    probe.settle(events=False)
+    listed = probe.extension_listed_on_server()
+    problems: list[str] = []
+    if listed is False:
+        want, label = 403, "fallback"
+        if response.status == want and response.body:
+            problems.append(f"body {response.body!r}")
+    else:
+        want, label = 401, "ok"
+        if response.status == want:
+            expected = {
+                "www-authenticate": CHALLENGE,
+                "content-type": content_type,
+                "content-length": str(len(body)).encode(),
+            }
+            for name, value in expected.items():
+                if response.header(name) != [value]:
+                    problems.append(f"{name}: got {response.header(name)!r}, want [{value!r}]")
+            if response.body != body:
+                problems.append(f"body {response.body!r}")
+    if response.status == want:
+        cell = f"{want} {label}" if not problems else f"{want} changed"
+    extras = []
+    bad_upgrade = upgrade_headers(response)
+    if bad_upgrade:
+        extras.append("+upgrade")
+        problems.append(f"upgrade headers on a denial: {bad_upgrade}")
+    if response.status is not None and not response.closed:
+        extras.append("open")
+        problems.append("the connection stayed open after the denial")
+    logged, lines = _log_problems(probe.log())
+    extras += logged
+    problems += lines[:3]
+    greeting = _greeting(alice)
+    if greeting:
+        extras.append(f"alice: {greeting}")
+        problems.append(f"alice was not greeted and closed with 1000: {_opened_detail(alice)}")
+    if extras:
+        cell += ", " + ", ".join(extras)
+    conforms = cell == f"{want} {label}"
+    detail = "; ".join([*problems, f"listed={listed}", show(response)])
+    return Observation(cell, conforms, response.status, detail)
+
+
+def _denies(path: str, **expected: bytes) -> Callable[[Probe], Observation]:
+    def run(probe: Probe) -> Observation:
+        return _framework_denial(probe, path, **expected)
+
+    run.__name__ = f"run_framework_denial_{path.strip('/')}"
+    return run
+
+
+def run_starlette_late(probe: Probe) -> Observation:
+    opened = probe.open("/late", headers=[ALICE])
+    cell, conforms = _close_reading(probe, opened, 4403, b"too late to deny")
+    if cell == "crash":
+        return Observation(
+            cell, False, None, f"{_opened_detail(opened)}; log: {probe.log()[-800:]}"
+        )
+    probe.settle(events=False)
+    logged, lines = _log_problems(probe.log())
+    if logged:
+        cell += ", " + ", ".join(logged)
+    detail = "; ".join([*lines[:3], _opened_detail(opened)])
+    return Observation(cell, conforms and not logged, opened.response.status, detail)
+
+
+def _framework_case(
+    case_id: str,
+    slug: str,
+    framework: str,
+    title: str,
+    description: str,
+    reference: str,
+    run: Callable[[Probe], Observation],
+) -> Case:
+    """A group 7 case: a helper-contract MUST on the framework's example app."""
+    example = FRAMEWORK_APPS[framework]
+    return Case(
+        case_id,
+        slug,
+        f"{example.name}: {title}",
+        description,
+        f"{reference}; {example.app.split(':')[0].replace('.', '/')}.py",
+        "MUST",
+        run,
+        contract=True,
+        app=example.app,
+        requires=example.requires,
+        loops=example.loops,
+    )
+
+
+FRAMEWORK_PROMISE = (
+    "Without x-user: alice: 401, www-authenticate 'Bearer realm=\"chat\"', {what} with its "
+    "content-type and content-length (403 with no body where the extension is not listed); "
+    "closed; never an upgrade; no traceback or error line in the server log. With it: 101 "
+    "(200 over HTTP/2), the text frame 'hello alice', a close with 1000."
+)
 
 
 # --- The catalogue --------------------------------------------------------------------------
@@ -1441,6 +1839,52 @@ CASES: tuple[Case, ...] = (
         run_guard_check_error,
         contract=True,
     ),
+    # Browser-visible denials: WebSocketGuard(..., browser_policy="origin").
+    Case(
+        "5.14",
+        "guard-browser-origin",
+        "Browser policy: check refuses, Origin",
+        "browser_policy='origin', a check returning Denial(401, ...), a handshake with Origin: "
+        "an accept, then at once a close with 4401 and the status phrase 'Unauthorized'; the "
+        "application never called; no traceback.",
+        "asgi_ws_deny docs: WebSocketGuard (browser-visible denials); RFC 6455 section 7.4.2",
+        "MUST",
+        run_guard_browser_check,
+        contract=True,
+    ),
+    Case(
+        "5.15",
+        "guard-browser-denied",
+        "Browser policy: Denied in the app, Origin",
+        "The application raises Denied(404, ..., reason='no such room') under "
+        "browser_policy='origin', with Origin: an accept, then a close with 4404 and that reason.",
+        "asgi_ws_deny docs: Denied (reason); WebSocketGuard (browser-visible denials)",
+        "MUST",
+        run_guard_browser_denied,
+        contract=True,
+    ),
+    Case(
+        "5.16",
+        "guard-browser-subprotocol",
+        "Browser policy: subprotocol offered",
+        "As 5.14 with two subprotocols offered: the accept names the first (a browser fails an "
+        "accept without one, and the close is lost), then the close 4401.",
+        "asgi_ws_deny docs: WebSocketGuard (browser-visible denials); RFC 6455 section 4.2.2",
+        "MUST",
+        run_guard_browser_subprotocol,
+        contract=True,
+    ),
+    Case(
+        "5.17",
+        "guard-browser-no-origin",
+        "Browser policy: no Origin",
+        "The guard of 5.14, a handshake without Origin: the HTTP denial (401, or 403 where the "
+        "extension is not listed), closed, the application never called.",
+        "asgi_ws_deny docs: WebSocketGuard (browser_policy='origin')",
+        "MUST",
+        run_guard_browser_no_origin,
+        contract=True,
+    ),
     Case(
         "6.1",
         "websockets",
@@ -1463,6 +1907,149 @@ CASES: tuple[Case, ...] = (
         default="401 body ok",
         protocols=H1,
     ),
+    # Frameworks: each example app of examples/frameworks/ unchanged, on a server of its own.
+    _framework_case(
+        "7.1",
+        "starlette-deny",
+        "starlette",
+        "deny() with a JSONResponse",
+        "/ws: deny(websocket, JSONResponse(..., 401, headers)) before accept. "
+        + FRAMEWORK_PROMISE.format(what="the JSON body"),
+        "asgi_ws_deny docs: frameworks/starlette (deny)",
+        _denies("/ws"),
+    ),
+    _framework_case(
+        "7.2",
+        "starlette-http-exception",
+        "starlette",
+        "HTTPException before accept",
+        "/raise: HTTPException(401, 'unknown user', headers) before accept, through "
+        "add_exception_handlers. "
+        + FRAMEWORK_PROMISE.format(what="the text/plain body 'unknown user'"),
+        "asgi_ws_deny docs: frameworks/starlette (add_exception_handlers)",
+        _denies("/raise", content_type=b"text/plain; charset=utf-8", body=b"unknown user"),
+    ),
+    _framework_case(
+        "7.3",
+        "starlette-denied",
+        "starlette",
+        "Denied before accept",
+        "/denied: raise Denied(Denial.json(401, ...)) before accept. "
+        + FRAMEWORK_PROMISE.format(what="the JSON body"),
+        "asgi_ws_deny docs: frameworks/starlette (add_exception_handlers)",
+        _denies("/denied"),
+    ),
+    _framework_case(
+        "7.4",
+        "starlette-late",
+        "starlette",
+        "HTTPException after accept",
+        "/late: accept, then HTTPException(403, 'too late to deny'): a close with 4403 and "
+        "that reason; nothing in the server log.",
+        "asgi_ws_deny docs: frameworks/starlette (after accept); RFC 6455 section 7.4.2",
+        run_starlette_late,
+    ),
+    _framework_case(
+        "7.5",
+        "fastapi-check",
+        "fastapi",
+        "check_handshake dependency",
+        "/ws: the route dependency check_handshake(check) refuses before the endpoint runs. "
+        + FRAMEWORK_PROMISE.format(what="the JSON body"),
+        "asgi_ws_deny docs: frameworks/fastapi (check_handshake)",
+        _denies("/ws"),
+    ),
+    _framework_case(
+        "7.6",
+        "fastapi-http-exception",
+        "fastapi",
+        "HTTPException from a dependency",
+        "/raise: an ordinary dependency raises HTTPException(401, 'unknown user', headers). "
+        + FRAMEWORK_PROMISE.format(what='the JSON body {"detail":"unknown user"}'),
+        "asgi_ws_deny docs: frameworks/fastapi (add_exception_handlers)",
+        _denies("/raise", body=b'{"detail":"unknown user"}'),
+    ),
+    _framework_case(
+        "7.7",
+        "channels-deny",
+        "channels",
+        "self.deny() in connect()",
+        "/ws: a DenialMixin consumer awaits self.deny(Denial) in connect(). "
+        + FRAMEWORK_PROMISE.format(what="the JSON body"),
+        "asgi_ws_deny docs: frameworks/channels (DenialMixin)",
+        _denies("/ws"),
+    ),
+    _framework_case(
+        "7.8",
+        "channels-denied",
+        "channels",
+        "Denied in connect()",
+        "/denied: the consumer raises Denied(Denial) in connect(). "
+        + FRAMEWORK_PROMISE.format(what="the JSON body"),
+        "asgi_ws_deny docs: frameworks/channels (DenialMixin)",
+        _denies("/denied"),
+    ),
+    _framework_case(
+        "7.9",
+        "quart-denied",
+        "quart",
+        "Denied and the error handler",
+        "/ws: the view raises Denied before accept; add_error_handler answers (one_body around "
+        "the app, the scheme shim of the example for daphne). "
+        + FRAMEWORK_PROMISE.format(what="the JSON body"),
+        "asgi_ws_deny docs: frameworks/quart (add_error_handler, one_body)",
+        _denies("/ws"),
+    ),
+    _framework_case(
+        "7.10",
+        "quart-returned",
+        "quart",
+        "denial_response() returned",
+        "/returned: the view returns denial_response(Denial) before accept. "
+        + FRAMEWORK_PROMISE.format(what="the JSON body"),
+        "asgi_ws_deny docs: frameworks/quart (denial_response)",
+        _denies("/returned"),
+    ),
+    _framework_case(
+        "7.11",
+        "falcon-denied",
+        "falcon",
+        "Denied in on_websocket",
+        "/ws: on_websocket raises Denied before accept; guard(app, check) lets it out of Falcon. "
+        + FRAMEWORK_PROMISE.format(what="the JSON body"),
+        "asgi_ws_deny docs: frameworks/falcon (guard)",
+        _denies("/ws"),
+    ),
+    _framework_case(
+        "7.12",
+        "falcon-checked",
+        "falcon",
+        "guard check",
+        "/checked: the check of guard(app, check) refuses before Falcon sees the connection. "
+        + FRAMEWORK_PROMISE.format(what="the JSON body"),
+        "asgi_ws_deny docs: frameworks/falcon (guard)",
+        _denies("/checked"),
+    ),
+    _framework_case(
+        "7.13",
+        "litestar-deny",
+        "litestar",
+        "deny() in the handler",
+        "/ws: the handler awaits deny(socket, Denial) before accept. "
+        + FRAMEWORK_PROMISE.format(what="the JSON body"),
+        "asgi_ws_deny docs: frameworks/litestar (deny)",
+        _denies("/ws"),
+    ),
+    _framework_case(
+        "7.14",
+        "litestar-checked",
+        "litestar",
+        "WebSocketGuard route middleware",
+        "/checked: DefineMiddleware(WebSocketGuard, check=...) on the route refuses before the "
+        "handler runs. " + FRAMEWORK_PROMISE.format(what="the JSON body"),
+        "asgi_ws_deny docs: frameworks/litestar (WebSocketGuard)",
+        _denies("/checked"),
+    ),
 )
 
 
@@ -1475,9 +2062,10 @@ def case_by_id(case_id: str) -> Case:
 
 
 def run_case(case: Case, probe: Probe) -> Observation:
-    """Run ``case``; ``n/a`` where its protocol does not apply; any client error is a result."""
-    if probe.variant.protocol not in case.protocols:
-        return Observation("n/a", None, detail=f"not applicable over {probe.variant.protocol}")
+    """Run ``case``; ``n/a`` where it does not apply; any client error is a result."""
+    skip = not_applicable(case, probe.variant)
+    if skip is not None:
+        return skip
     try:
         return case.run(probe)
     except Exception as exc:

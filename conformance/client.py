@@ -17,6 +17,10 @@ as it got with ``timed_out`` set, so a server that never answers is a result, no
 
 `h2_ws_handshake` does the same over HTTP/2 cleartext (prior knowledge) with an RFC 8441
 extended CONNECT, using the ``h2`` state machine, and returns the same `WireResponse`.
+
+After an accepted handshake, `WireConnection.read_frames` reads the server's WebSocket frames
+up to its close frame (`ws_frames` splits them; over HTTP/2 they arrive as the stream's body),
+and `close_frame` is the masked close a client answers with (RFC 6455 sections 5.2, 5.5.1).
 """
 
 from __future__ import annotations
@@ -30,17 +34,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 __all__ = (
+    "CLOSE",
+    "TEXT",
     "WireConnection",
     "WireResponse",
     "build_handshake",
+    "close_frame",
     "h2_ws_handshake",
     "read_response",
+    "ws_frames",
     "ws_handshake",
 )
 
 _RECV = 65536
 # Bytes read past a response before giving up on finding its end (a 1 MiB body fits easily).
 _MAX_RESPONSE = 8 * 1024 * 1024
+#: WebSocket opcodes (RFC 6455 section 5.2).
+TEXT, CLOSE = 0x1, 0x8
 
 
 @dataclass
@@ -292,6 +302,30 @@ def read_response(
     return response, leftover
 
 
+def ws_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """Split unmasked server-to-client WebSocket frames into ``(opcode, payload)`` pairs.
+
+    RFC 6455 section 5.2: a server never masks its frames. A truncated last frame is left out.
+    """
+    frames = []
+    while len(data) >= 2:
+        opcode, size, start = data[0] & 0x0F, data[1] & 0x7F, 2
+        if size == 126:
+            size, start = int.from_bytes(data[2:4], "big"), 4
+        elif size == 127:
+            size, start = int.from_bytes(data[2:10], "big"), 10
+        if len(data) < start + size:
+            break
+        frames.append((opcode, data[start : start + size]))
+        data = data[start + size :]
+    return frames
+
+
+def close_frame(code: int = 1000) -> bytes:
+    """A client's close frame with ``code`` and no reason: masked, with a zero key (RFC 6455)."""
+    return b"\x88\x82\x00\x00\x00\x00" + code.to_bytes(2, "big")
+
+
 class WireConnection:
     """One TCP connection to a server, for sending requests and reading responses in turn."""
 
@@ -335,6 +369,30 @@ class WireConnection:
             buffer=self.pending,
         )
         return response
+
+    def read_frames(
+        self, *, timeout: float | None = None, idle: float | None = None
+    ) -> list[tuple[int, bytes]]:
+        """After a 101: the server's frames until its close frame, the end of the connection
+        or the deadline (``timeout``), whichever comes first; with ``idle``, also once the
+        server has sent something and then stayed silent that long."""
+        deadline = _Deadline(self.timeout if timeout is None else timeout)
+        data, self.pending = self.pending, b""
+        while not any(opcode == CLOSE for opcode, _ in ws_frames(data)):
+            left = deadline.left()
+            if data and idle is not None:
+                left = min(left, idle)
+            if left <= 0:
+                break
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(_RECV)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return ws_frames(data)
 
     def abort(self) -> None:
         """Close with a TCP RST (SO_LINGER 0), as a client that vanishes does."""

@@ -116,13 +116,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadgroup``: one worker per variant, whatever xdist does with its marks."""
+    """``--dist loadgroup``: one worker per variant, whatever xdist does with its marks, the
+    slowest variants of the previous run first."""
     if config.getvalue("dist") != "loadgroup":
         return None
-    from conformance.scheduling import VariantScheduling
+    from conformance.scheduling import VariantScheduling, variant_durations
 
     names = [variant.name for variant in config.stash[VARIANTS_KEY]]
-    return VariantScheduling(config, log, variants=names)
+    # The previous run's case times, read before this run writes its own.
+    durations = variant_durations(Path(config.getoption("--results-dir")) / "index.json")
+    return VariantScheduling(config, log, variants=names, durations=durations)
 
 
 @pytest.fixture(scope="session")

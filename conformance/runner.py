@@ -1,4 +1,4 @@
-"""One variant's server for a whole run: started once, restarted after a crash, stopped at the end.
+"""One variant's servers for a whole run: started once, restarted after a crash, stopped at the end.
 
 `ServerHandle` is what the pytest ``server`` fixture yields. It starts the conformance app on its
 variant lazily, runs one case at a time against it (`ServerHandle.run`), and turns everything
@@ -6,19 +6,27 @@ that can go wrong around a case into a result rather than an error: a package th
 (``missing``), a server that does not start (``no start``), a server that dies during a case
 (``crash``; it is started again for the next case, and that case says so). Each case gets the
 server's output written while it ran.
+
+A case that needs another application (``Case.app``: the framework example apps of group 7)
+gets a server of its own on the same variant, started on the first case that needs it, with the
+same command line. The cases of one app come in a row (catalogue order), so when a case needs
+another app, the previous one's server (never the conformance app's) is stopped in the
+background: a variant runs at most two servers at once, and no stop delays the next case.
 """
 
 from __future__ import annotations
 
 import contextlib
 import tempfile
+import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from asgi_ws_deny import EXTENSION
 from conformance.apps import EVENTS_ENV
-from conformance.cases import Case, Observation, Probe, run_case
+from conformance.cases import HANG, Case, Observation, Probe, not_applicable, run_case
 from conformance.servers import RunningServer, ServerStartError, Variant, run_server
 
 __all__ = ("APP", "APP_DIR", "CaseResult", "ServerHandle")
@@ -40,68 +48,123 @@ class CaseResult:
     restarted: bool = False
 
 
+@dataclass
+class _AppServer:
+    """One application's server on the variant, and what became of its starts."""
+
+    app: str
+    stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    server: RunningServer | None = None
+    failure: Observation | None = None
+    #: The server died in an earlier case: the next case of this app says it was restarted.
+    restart_note: bool = False
+
+
 class ServerHandle:
-    """A variant's running server across the cases of a run."""
+    """A variant's running servers across the cases of a run."""
 
     def __init__(self, variant: Variant, *, ready_timeout: float = 20.0) -> None:
         self.variant = variant
         self.ready_timeout = ready_timeout
-        self.failure: Observation | None = None
         self.starts = 0
         self.crashes = 0
-        self._stack = contextlib.ExitStack()
-        self._server: RunningServer | None = None
+        self._apps: dict[str, _AppServer] = {}
+        self._stopping: list[threading.Thread] = []
+        self._listed: bool | None = None
         self._dir = Path(tempfile.mkdtemp(prefix=f"conformance-{variant.name}-"))
         self.events_path = self._dir / "events.jsonl"
-        self._pending_restart_note = False
 
     def __repr__(self) -> str:
         return f"<ServerHandle {self.variant.name} starts={self.starts} crashes={self.crashes}>"
 
-    def ensure(self) -> RunningServer | None:
-        """The running server, (re)started when needed; None when it cannot start."""
-        if self.failure is not None:
+    @property
+    def failure(self) -> Observation | None:
+        """Why the conformance app's server cannot run (``missing``, ``no start``), or None."""
+        entry = self._apps.get(APP)
+        return None if entry is None else entry.failure
+
+    @property
+    def _server(self) -> RunningServer | None:
+        entry = self._apps.get(APP)
+        return None if entry is None else entry.server
+
+    def ensure(self, app: str = APP) -> RunningServer | None:
+        """The server running ``app``, (re)started when needed; None when it cannot start."""
+        entry = self._apps.setdefault(app, _AppServer(app))
+        if entry.failure is not None:
             return None
-        if self._server is not None and self._server.alive():
-            return self._server
-        if self._server is not None:
-            self._stop()
-            self._pending_restart_note = True
+        if entry.server is not None and entry.server.alive():
+            return entry.server
+        if entry.server is not None:
+            self._stop(entry)
+            entry.restart_note = True
         missing = self.variant.missing()
         if missing:
-            self.failure = Observation(
+            entry.failure = Observation(
                 "missing", False, detail=f"not installed: {', '.join(missing)}"
             )
             return None
-        self._stack = contextlib.ExitStack()
+        if app != APP:
+            self._retire_other_apps(app)
+        entry.stack = contextlib.ExitStack()
         try:
-            self._server = self._stack.enter_context(
+            entry.server = entry.stack.enter_context(
                 run_server(
                     self.variant,
-                    APP,
+                    app,
                     app_dir=APP_DIR,
                     env={EVENTS_ENV: str(self.events_path)},
                     ready_timeout=self.ready_timeout,
                 )
             )
         except ServerStartError as exc:
-            self._server = None
-            self.failure = Observation(
-                "no start", False, detail=f"{exc.reason}; log: {exc.log[-2000:]}"
+            entry.server = None
+            which = "" if app == APP else f"{app}: "
+            entry.failure = Observation(
+                "no start", False, detail=f"{which}{exc.reason}; log: {exc.log[-2000:]}"
             )
             return None
         self.starts += 1
-        return self._server
+        return entry.server
+
+    def extension_listed(self) -> bool | None:
+        """Whether this variant lists the denial-response extension, as the conformance app's
+        scope shows it (asked once; None when that server cannot tell)."""
+        if self._listed is None:
+            server = self.ensure()
+            if server is None:
+                return None
+            probe = Probe(server, self.events_path)
+            probe.handshake("scope")
+            scope = probe.wait_event("scope", timeout=HANG)
+            if scope is not None:
+                self._listed = EXTENSION in (scope.get("extensions") or [])
+        return self._listed
 
     def run(self, case: Case) -> CaseResult:
         """Run ``case`` on the server; every failure around it becomes the result."""
         started = time.monotonic()
-        server = self.ensure()
-        if server is None:
+        # The conformance app's server first: a variant that cannot run shows it in every cell.
+        default = self.ensure()
+        if default is None:
             assert self.failure is not None
             return CaseResult(self.failure, time.monotonic() - started, "")
-        restarted, self._pending_restart_note = self._pending_restart_note, False
-        probe = Probe(server, self.events_path, log_mark=server.log_mark())
+        skip = not_applicable(case, self.variant)
+        if skip is not None:
+            return CaseResult(skip, time.monotonic() - started, "")
+        app = case.app or APP
+        server = default if app == APP else self.ensure(app)
+        entry = self._apps[app]
+        if server is None:
+            assert entry.failure is not None
+            return CaseResult(entry.failure, time.monotonic() - started, "")
+        restarted, entry.restart_note = entry.restart_note, False
+        probe = Probe(
+            server,
+            self.events_path,
+            log_mark=server.log_mark(),
+            listed_lookup=self.extension_listed,
+        )
         observation = run_case(case, probe)
         log = server.log(probe.log_mark)
         if not server.alive():
@@ -132,14 +195,37 @@ class ServerHandle:
             "failure": None if self.failure is None else self.failure.cell,
         }
 
-    def _stop(self) -> None:
+    def _stop(self, entry: _AppServer) -> None:
         with contextlib.suppress(Exception):
-            self._stack.close()
-        self._server = None
+            entry.stack.close()
+        entry.server = None
+
+    def _stop_in_background(self, entry: _AppServer) -> None:
+        stack, entry.stack, entry.server = entry.stack, contextlib.ExitStack(), None
+
+        def stop() -> None:
+            with contextlib.suppress(Exception):
+                stack.close()
+
+        thread = threading.Thread(target=stop, name=f"stop {entry.app}", daemon=True)
+        thread.start()
+        self._stopping.append(thread)
+
+    def _retire_other_apps(self, app: str) -> None:
+        """Stop the servers of the other framework apps: their cases are done."""
+        for other in [name for name in self._apps if name not in (APP, app)]:
+            entry = self._apps.pop(other)
+            if entry.server is not None:
+                self._stop_in_background(entry)
 
     def close(self) -> None:
-        """Stop the server and remove the events file."""
-        self._stop()
+        """Stop every server (at once), then remove the events file."""
+        for entry in self._apps.values():
+            if entry.server is not None:
+                self._stop_in_background(entry)
+        for thread in self._stopping:
+            thread.join()
+        self._stopping.clear()
         for path in self._dir.glob("*"):
             path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):

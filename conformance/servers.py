@@ -40,6 +40,7 @@ from typing import Literal
 __all__ = (
     "HOST",
     "VARIANTS",
+    "EventLoop",
     "Protocol",
     "RunningServer",
     "ServerStartError",
@@ -55,6 +56,8 @@ HOST = "127.0.0.1"
 
 #: How the client speaks to a variant: an HTTP/1.1 Upgrade, or an RFC 8441 extended CONNECT.
 Protocol = Literal["http/1.1", "h2"]
+#: The event loop a variant runs its applications on.
+EventLoop = Literal["asyncio", "trio"]
 
 _PLACEHOLDERS = ("python", "app", "app_dir", "host", "port")
 _PORT_TAKEN = re.compile(r"address already in use|errno 98|eaddrinuse|os error 98", re.IGNORECASE)
@@ -76,7 +79,8 @@ class Variant:
 
     ``command`` items are formatted with ``{python}`` (this interpreter), ``{app}`` ("module:attr"),
     ``{app_dir}``, ``{host}`` and ``{port}``. ``requires`` names the distributions that must be
-    installed; ``server`` is the one whose version the report shows.
+    installed; ``server`` is the one whose version the report shows; ``event_loop`` is the loop
+    the applications run on (cases whose application needs asyncio are ``n/a`` under trio).
     """
 
     name: str
@@ -86,6 +90,7 @@ class Variant:
     requires: tuple[str, ...] = ()
     description: str = ""
     env: Mapping[str, str] = field(default_factory=dict)
+    event_loop: EventLoop = "asyncio"
 
     @classmethod
     def from_command(
@@ -188,6 +193,7 @@ VARIANTS: dict[str, Variant] = {
             server="hypercorn",
             requires=("hypercorn", "trio"),
             description="hypercorn -k trio, HTTP/1.1",
+            event_loop="trio",
         ),
         Variant(
             "hypercorn-h2",

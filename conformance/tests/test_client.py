@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 
-from conformance.client import WireResponse, build_handshake, ws_handshake
+from conformance.client import (
+    CLOSE,
+    TEXT,
+    WireConnection,
+    WireResponse,
+    build_handshake,
+    close_frame,
+    ws_frames,
+    ws_handshake,
+)
 
 pytestmark = pytest.mark.selftest
 
@@ -118,3 +128,38 @@ def test_the_handshake_is_rfc_6455() -> None:
     assert b"Sec-WebSocket-Key: a2V5a2V5a2V5a2V5a2V5a2E=\r\n" in request
     assert b"Sec-WebSocket-Version: 13\r\n" in request
     assert request.endswith(b"X-A: b\r\n\r\n")
+
+
+ACCEPTED = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+
+
+def test_server_frames_are_split_and_a_truncated_one_left_out() -> None:
+    long = b"x" * 200
+    data = b"\x81\x05hello" + b"\x82\x7e\x00\xc8" + long + b"\x88\x04\x03\xe8ok" + b"\x81\x05hel"
+    assert ws_frames(data) == [(TEXT, b"hello"), (0x2, long), (CLOSE, b"\x03\xe8ok")]
+
+
+def test_the_client_close_is_masked_with_its_code() -> None:
+    # FIN + close, MASK bit + length 2, a zero masking key, then the code as is.
+    assert close_frame(4401) == b"\x88\x82\x00\x00\x00\x00" + (4401).to_bytes(2, "big")
+
+
+def test_frames_are_read_up_to_the_close_frame_without_waiting_for_the_deadline() -> None:
+    reply = ACCEPTED + b"\x81\x0bhello alice" + b"\x88\x02\x03\xe8"
+    with one_shot(reply, close=False) as port, WireConnection("127.0.0.1", port) as connection:
+        response = connection.handshake("/x", timeout=2)
+        frames = connection.read_frames(timeout=5)
+    assert response.status == 101
+    assert frames == [(TEXT, b"hello alice"), (CLOSE, b"\x03\xe8")]
+    assert response.elapsed < 2
+
+
+def test_silence_after_a_frame_ends_the_wait_for_the_close() -> None:
+    reply = ACCEPTED + b"\x81\x02hi"
+    with one_shot(reply, close=False) as port, WireConnection("127.0.0.1", port) as connection:
+        connection.handshake("/x", timeout=2)
+        started = time.monotonic()
+        frames = connection.read_frames(timeout=5, idle=0.2)
+        waited = time.monotonic() - started
+    assert frames == [(TEXT, b"hi")]
+    assert waited < 2

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from conformance.cases import case_by_id
-from conformance.runner import ServerHandle
+from conformance.cases import FRAMEWORK_APPS, case_by_id
+from conformance.runner import APP, ServerHandle
 from conformance.servers import VARIANTS, Variant
 
 pytestmark = pytest.mark.selftest
@@ -52,3 +52,43 @@ def test_closing_leaves_no_process_and_no_file() -> None:
     with pytest.raises(ProcessLookupError):
         os.killpg(server.pid, 0)
     assert not handle.events_path.exists()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_framework_case_gets_a_server_of_its_own_and_the_next_app_replaces_it() -> None:
+    pytest.importorskip("starlette")
+    pytest.importorskip("litestar")
+    handle = ServerHandle(VARIANTS["uvicorn-wsproto"])
+    try:
+        starlette = handle.run(case_by_id("7.1"))
+        starlette_server = handle._apps[FRAMEWORK_APPS["starlette"].app].server
+        litestar = handle.run(case_by_id("7.13"))
+        apps = set(handle._apps)
+        default = handle._server
+    finally:
+        handle.close()
+    assert (starlette.observation.cell, litestar.observation.cell) == ("401 ok", "401 ok")
+    assert apps == {APP, FRAMEWORK_APPS["litestar"].app}
+    assert handle.starts == 3
+    assert starlette_server is not None
+    assert default is not None
+    assert _gone(starlette_server.pid)
+    assert _gone(default.pid)
+
+
+def test_an_asyncio_only_app_is_not_applicable_under_trio_and_not_started() -> None:
+    handle = ServerHandle(VARIANTS["hypercorn-trio"])
+    try:
+        result = handle.run(case_by_id("7.7"))  # Django Channels
+    finally:
+        handle.close()
+    assert result.observation.cell == "n/a"
+    assert "asyncio" in result.observation.detail
+    assert set(handle._apps) == {APP}
