@@ -83,7 +83,7 @@ import enum
 import http
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal, NoReturn
 from urllib.parse import parse_qsl
@@ -574,7 +574,9 @@ class WebSocketGuard:
       ``None`` admits, a `Denial` or a raised `Denied` refuses and ``app`` is never called,
       anything else (an exception, ``False``, ``True``, any other value) fails closed with
       ``error_denial`` and is logged on the ``"asgi_ws_deny"`` logger. A sync check runs on
-      the event loop: keep it quick, or make it async. Without a check the guard only converts.
+      the event loop: keep it quick, or make it async. A list or tuple of checks runs them in
+      order, the first refusal winning (`asgi_ws_deny.checks.AllOf`). Without a check the
+      guard only converts.
     - `Denied` raised by ``app`` (or anything it calls), a return without a handshake and an
       error before accept are converted as the module documentation describes; the ``send``
       given to ``app`` refuses out-of-order messages with `HandshakeStateError`.
@@ -596,7 +598,7 @@ class WebSocketGuard:
     def __init__(
         self,
         app: _App,
-        check: Check | None = None,
+        check: Check | Sequence[Check] | None = None,
         *,
         fallback: _deny.Fallback = "close",
         error_denial: _deny.Denial | None = None,
@@ -606,8 +608,15 @@ class WebSocketGuard:
     ) -> None:
         if not callable(app):
             raise _deny.InvalidDenialError(f"app must be an ASGI callable, got {app!r}")
+        if isinstance(check, (list, tuple)):
+            # checks.py builds on this module, so its AllOf is imported only when asked for.
+            from asgi_ws_deny.checks import AllOf
+
+            check = AllOf(*check)
         if check is not None and not callable(check):
-            raise _deny.InvalidDenialError(f"check must be callable or None, got {check!r}")
+            raise _deny.InvalidDenialError(
+                f"check must be callable, a list of checks, or None, got {check!r}"
+            )
         if fallback not in ("close", "raise"):
             raise _deny.InvalidDenialError(f"fallback must be 'close' or 'raise', got {fallback!r}")
         if browser_policy not in ("never", "origin", "always"):

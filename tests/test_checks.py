@@ -411,8 +411,17 @@ REFUSAL = Denial.json(418, {"error": "first refusal"})
 SECOND = Denial.json(451, {"error": "second refusal"})
 
 
+# The guard takes a chain as AllOf, or as a plain list or tuple of checks.
+COMPOSE = [
+    pytest.param(lambda checks: AllOf(*checks), id="AllOf"),
+    pytest.param(list, id="list"),
+    pytest.param(tuple, id="tuple"),
+]
+
+
+@pytest.mark.parametrize("compose", COMPOSE)
 @pytest.mark.parametrize("kinds", ["sss", "ass", "sas", "ssa", "aaa"])
-async def test_checks_run_in_order_and_the_first_refusal_wins(kinds: str) -> None:
+async def test_checks_run_in_order_and_the_first_refusal_wins(kinds: str, compose: Any) -> None:
     log: list[str] = []
     results: list[object] = [None, REFUSAL, SECOND]
     checks = [
@@ -420,18 +429,19 @@ async def test_checks_run_in_order_and_the_first_refusal_wins(kinds: str) -> Non
         for i, (kind, result) in enumerate(zip(kinds, results, strict=True))
     ]
     endpoint = Endpoint()
-    result = await run(AllOf(*checks), endpoint=endpoint)
+    result = await run(compose(checks), endpoint=endpoint)
     assert (result.status, result.json()) == (418, {"error": "first refusal"})
     assert endpoint.calls == 0
     assert [entry for entry in log if not entry.endswith("awaited")] == ["0", "1"]
 
 
+@pytest.mark.parametrize("compose", COMPOSE)
 @pytest.mark.parametrize("kinds", ["sss", "asa", "aaa"])
-async def test_every_check_admitting_admits(kinds: str) -> None:
+async def test_every_check_admitting_admits(kinds: str, compose: Any) -> None:
     log: list[str] = []
     checks = [Recording(str(i), log, is_async=kind == "a") for i, kind in enumerate(kinds)]
     endpoint = Endpoint()
-    result = await run(AllOf(*checks), endpoint=endpoint)
+    result = await run(compose(checks), endpoint=endpoint)
     assert result.accepted
     assert endpoint.calls == 1
     awaited = [f"{i} awaited" for i, kind in enumerate(kinds) if kind == "a"]
