@@ -259,6 +259,19 @@ def _header_value(name: bytes, value: object) -> bytes:
 
 
 def _check_headers(headers: object) -> list[tuple[bytes, bytes]]:
+    if type(headers) is list or type(headers) is tuple:
+        items: Iterable[object] = headers
+    else:
+        items = _header_items(headers)
+    checked = []
+    for pair in items:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise InvalidDenialError(f"each header must be a (name, value) pair, got {pair!r}")
+        checked.append(_check_pair(pair[0], pair[1]))
+    return checked
+
+
+def _header_items(headers: object) -> Iterable[object]:
     if isinstance(headers, (str, bytes, bytearray, memoryview)):
         raise InvalidDenialError(
             f"headers must be an iterable of (name, value) pairs, got {type(headers).__name__}"
@@ -266,18 +279,35 @@ def _check_headers(headers: object) -> list[tuple[bytes, bytes]]:
     if isinstance(headers, Mapping):
         headers = headers.items()
     try:
-        items = iter(headers)  # type: ignore[call-overload]
+        return iter(headers)  # type: ignore[call-overload, no-any-return]
     except TypeError:
         raise InvalidDenialError(
             f"headers must be an iterable of (name, value) pairs, got {type(headers).__name__}"
         ) from None
-    checked = []
-    for pair in items:
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise InvalidDenialError(f"each header must be a (name, value) pair, got {pair!r}")
-        name = _header_name(pair[0])
-        checked.append((name, _header_value(name, pair[1])))
-    return checked
+
+
+# Applications deny with the same few headers again and again, so a checked pair is kept, keyed
+# by the exact str or bytes given (never a subclass, whose equality could be anything). The
+# types lead the key, so a str is never compared with bytes (a BytesWarning under -b). The
+# cache is bounded: it is emptied when full, which costs only the checks being made again.
+_PAIRS: dict[tuple[type, type, object, object], tuple[bytes, bytes]] = {}
+_PAIRS_MAX = 512
+_PLAIN = (str, bytes)
+
+
+def _check_pair(name: object, value: object) -> tuple[bytes, bytes]:
+    if type(name) in _PLAIN and type(value) in _PLAIN:
+        key = (type(name), type(value), name, value)
+        pair = _PAIRS.get(key)
+        if pair is None:
+            raw = _header_name(name)
+            pair = (raw, _header_value(raw, value))
+            if len(_PAIRS) >= _PAIRS_MAX:
+                _PAIRS.clear()
+            _PAIRS[key] = pair
+        return pair
+    raw = _header_name(name)
+    return (raw, _header_value(raw, value))
 
 
 def _frame_body(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
@@ -318,6 +348,8 @@ def supports_denial_response(scope: Scope) -> bool:
     A missing or ``None`` ``extensions`` entry means it does not.
     """
     extensions = scope.get("extensions")
+    if type(extensions) is dict:  # what servers give; the ABC check below is slower
+        return EXTENSION in extensions
     return isinstance(extensions, Mapping) and EXTENSION in extensions
 
 
@@ -398,7 +430,10 @@ class Denial:
     def messages(self, scope: Scope, *, fallback: Fallback = "close") -> list[DenialMessage]:
         """The exact messages that deny the handshake of ``scope`` (pure; sends nothing)."""
         _check_fallback(fallback)
-        if not isinstance(scope, Mapping) or scope.get("type") != "websocket":
+        if (
+            not (type(scope) is dict or isinstance(scope, Mapping))
+            or scope.get("type") != "websocket"
+        ):
             kind = scope.get("type") if isinstance(scope, Mapping) else type(scope).__name__
             raise InvalidDenialError(
                 f"a denial answers a 'websocket' scope, got {kind!r}; an 'http' request is "

@@ -205,3 +205,32 @@ def test_the_error_family(core: ModuleType) -> None:
     assert issubclass(core.DenialUnsupportedError, core.DenyError)
     assert issubclass(core.DenialUnsupportedError, RuntimeError)
     assert not issubclass(core.DenialUnsupportedError, ValueError)
+
+
+class AlwaysEqual(str):
+    """A str that claims to equal anything: it must never be taken for a checked header."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return hash("x-a")
+
+
+def test_checked_headers_are_remembered_by_exact_type(core: ModuleType) -> None:
+    """The pair cache keeps str and bytes apart and never trusts a subclass's equality."""
+    assert core.Denial(401, [("x-a", "1")]).headers[0] == (b"x-a", b"1")
+    assert core.Denial(401, [(b"x-a", b"1")]).headers[0] == (b"x-a", b"1")
+    with pytest.raises(core.InvalidDenialError, match="not a token"):
+        core.Denial(401, [(AlwaysEqual("x-a\r\nx-b"), "1")])
+    with pytest.raises(core.InvalidDenialError, match="CR, LF, NUL"):
+        core.Denial(401, [("x-a", AlwaysEqual("1\r\nx-b: 2"))])
+
+
+def test_many_distinct_headers_stay_correct(core: ModuleType) -> None:
+    """Past the cache's bound every pair is still checked and emitted as given."""
+    for number in range(1500):
+        denial = core.Denial(401, [(f"x-{number}", str(number))])
+        assert denial.headers[0] == (f"x-{number}".encode(), str(number).encode())
+    with pytest.raises(core.InvalidDenialError):
+        core.Denial(401, [("x-1", "1\n")])
