@@ -1,0 +1,294 @@
+"""In-process benchmarks: what the helpers cost on top of the messages they send.
+
+Every arm is an ``async`` callable awaited ``number`` times in a row inside one event loop, with
+the garbage collector off for the batch (as ``timeit`` does). The arms of one comparison run
+one after another within a repetition, in an order that rotates from one repetition to the
+next, so slow phases of a noisy machine fall on all of them alike; a ratio is taken within each
+repetition and the median of those is reported, next to the median nanoseconds of each arm.
+
+Denial arms, each sending the same two ``websocket.http.response.*`` messages:
+
+``raw``          the messages written by hand after the one check a correct app needs (is
+                 the extension listed?), as ``bench.server_app`` does on ``/raw``;
+``deny``         ``deny(scope, send, 401, HEADERS, BODY)``: validates and builds every call;
+``deny_denial``  ``deny(scope, send, DENIAL)`` with a `Denial` validated once, ahead of time;
+``denial_app``   ``await DENIAL(scope, receive, send)``, the `Denial` as an ASGI application.
+
+Each is measured against two ``send`` callables: ``noop`` returns at once (the helper's own cost,
+nothing to hide it) and ``wire`` does the least an HTTP/1.1 server must do with the messages
+(write the status line, headers and body into a buffer), a floor under any real server's send.
+
+Guard arms wrap a minimal Starlette application (one HTTP route, one WebSocket route that
+accepts and closes) in `WebSocketGuard` with a check that admits, against the same application
+bare: ``http`` requests pass straight through; admitted ``websocket`` handshakes pay for the
+check and the tracking ``send``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from asgi_ws_deny import EXTENSION, Denial, deny
+from bench.server_app import BODY, HEADERS, STATUS
+
+__all__ = ("Comparison", "run_in_process")
+
+Arm = Callable[[], Awaitable[None]]
+
+SCOPE: dict[str, Any] = {
+    "type": "websocket",
+    "asgi": {"version": "3.0", "spec_version": "2.4"},
+    "http_version": "1.1",
+    "scheme": "ws",
+    "path": "/ws",
+    "raw_path": b"/ws",
+    "query_string": b"",
+    "root_path": "",
+    "headers": [(b"host", b"127.0.0.1")],
+    "client": ("127.0.0.1", 50000),
+    "server": ("127.0.0.1", 8000),
+    "subprotocols": [],
+    "extensions": {EXTENSION: {}},
+}
+DENIAL = Denial(STATUS, HEADERS, BODY)
+
+
+@dataclass
+class Comparison:
+    """The arms of one comparison, in nanoseconds per call, with ratios to ``baseline``."""
+
+    baseline: str
+    samples: dict[str, list[float]]
+
+    def median_ns(self, arm: str) -> float:
+        return statistics.median(self.samples[arm])
+
+    def ratio(self, arm: str) -> float:
+        """Median over repetitions of ``arm / baseline`` within each repetition."""
+        pairs = zip(self.samples[arm], self.samples[self.baseline], strict=True)
+        return statistics.median(a / b for a, b in pairs)
+
+    def added_ns(self, arm: str) -> float:
+        """Median over repetitions of ``arm - baseline`` within each repetition."""
+        pairs = zip(self.samples[arm], self.samples[self.baseline], strict=True)
+        return statistics.median(a - b for a, b in pairs)
+
+
+async def _noop_send(message: Mapping[str, Any]) -> None:
+    return None
+
+
+class _WireSend:
+    """The least an HTTP/1.1 server does with a denial: serialize it into an output buffer."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+
+    async def __call__(self, message: Mapping[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "websocket.http.response.start":
+            out = self.out
+            out += b"HTTP/1.1 %d \r\n" % message["status"]
+            for name, value in message["headers"]:
+                out += name + b": " + value + b"\r\n"
+            out += b"\r\n"
+        elif kind == "websocket.http.response.body":
+            self.out += message["body"]
+        else:
+            self.out += b"HTTP/1.1 403 \r\ncontent-length: 0\r\n\r\n"
+        if len(self.out) > 1 << 16:
+            self.out.clear()
+
+
+async def _no_receive() -> Any:
+    raise AssertionError("a denial never calls receive()")
+
+
+def _denial_arms(send: Callable[[Any], Awaitable[None]]) -> dict[str, Arm]:
+    scope = SCOPE
+
+    async def raw() -> None:
+        # What a careful hand-written app does: check the extension, send the two messages.
+        if EXTENSION in (scope.get("extensions") or {}):
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": STATUS,
+                    "headers": [
+                        (b"www-authenticate", b'Bearer realm="api"'),
+                        (b"content-type", b"application/json"),
+                        (b"content-length", b"24"),
+                    ],
+                }
+            )
+            await send({"type": "websocket.http.response.body", "body": BODY, "more_body": False})
+        else:
+            await send({"type": "websocket.close", "code": 1008, "reason": ""})
+
+    async def with_deny() -> None:
+        await deny(scope, send, STATUS, HEADERS, BODY)
+
+    async def with_deny_denial() -> None:
+        await deny(scope, send, DENIAL)
+
+    async def with_denial_app() -> None:
+        await DENIAL(scope, _no_receive, send)
+
+    return {
+        "raw": raw,
+        "deny": with_deny,
+        "deny_denial": with_deny_denial,
+        "denial_app": with_denial_app,
+    }
+
+
+def _check_arms_agree(send_factory: Callable[[], Any]) -> None:
+    """Every denial arm must put the same bytes on the wire, or the comparison is void."""
+    outputs: dict[str, bytes] = {}
+    for name in ("raw", "deny", "deny_denial", "denial_app"):
+        send = send_factory()
+        arm = _denial_arms(send)[name]
+
+        async def once(arm: Arm = arm) -> None:
+            await arm()
+
+        asyncio.run(once())
+        outputs[name] = bytes(send.out)
+    if len(set(outputs.values())) != 1 or BODY not in outputs["raw"]:
+        raise AssertionError(f"the denial arms differ on the wire: {outputs}")
+
+
+def _starlette_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route, WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    async def homepage(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.close()
+
+    return Starlette(routes=[Route("/", homepage), WebSocketRoute("/ws", endpoint)])
+
+
+def _guard_arms() -> dict[str, dict[str, Arm]]:
+    from asgi_ws_deny.guard import WebSocketGuard
+
+    bare = _starlette_app()
+
+    def admit(handshake: Any) -> None:
+        return None
+
+    guarded = WebSocketGuard(bare, check=admit)
+    http_scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    ws_scope = dict(SCOPE)
+    sent: list[str] = []
+
+    async def send(message: Mapping[str, Any]) -> None:
+        sent.append(message["type"])
+        if len(sent) > 1024:
+            sent.clear()
+
+    async def http_receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def ws_receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    def call(app: Any, scope: dict[str, Any], receive: Any) -> Arm:
+        async def arm() -> None:
+            # A fresh scope each call, as a server gives: Starlette stores state in it.
+            await app(dict(scope), receive, send)
+
+        return arm
+
+    return {
+        "http": {
+            "bare": call(bare, http_scope, http_receive),
+            "guard": call(guarded, http_scope, http_receive),
+        },
+        "websocket": {
+            "bare": call(bare, ws_scope, ws_receive),
+            "guard": call(guarded, ws_scope, ws_receive),
+        },
+    }
+
+
+async def _time(arm: Arm, number: int) -> float:
+    gc.collect()
+    gc.disable()
+    try:
+        started = time.perf_counter_ns()
+        for _ in range(number):
+            await arm()
+        return (time.perf_counter_ns() - started) / number
+    finally:
+        gc.enable()
+
+
+async def _calibrate(arm: Arm, target_s: float) -> int:
+    """How many calls make a batch of about ``target_s`` seconds."""
+    number = 100
+    while True:
+        per_call = await _time(arm, number)
+        if per_call * number >= target_s * 1e9 / 4 or number >= 1_000_000:
+            return max(100, int(target_s * 1e9 / per_call))
+        number *= 4
+
+
+async def _compare(
+    arms: dict[str, Arm], baseline: str, repeats: int, target_s: float
+) -> Comparison:
+    names = list(arms)
+    for arm in arms.values():  # warm up: first calls build caches (Starlette's middleware stack)
+        await _time(arm, 200)
+    number = min([await _calibrate(arms[name], target_s) for name in names])
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(await _time(arms[name], number))
+    return Comparison(baseline, samples)
+
+
+def run_in_process(
+    *, repeats: int = 15, target_s: float = 0.02, guard: bool = True
+) -> dict[str, Comparison]:
+    """Every in-process comparison, by name: ``denial_noop``, ``denial_wire``, and, when the
+    guard exists and ``guard`` is true, ``guard_http`` and ``guard_websocket``."""
+    _check_arms_agree(_WireSend)
+
+    async def main() -> dict[str, Comparison]:
+        results = {
+            "denial_noop": await _compare(_denial_arms(_noop_send), "raw", repeats, target_s),
+            "denial_wire": await _compare(_denial_arms(_WireSend()), "raw", repeats, target_s),
+        }
+        if guard:
+            for kind, arms in _guard_arms().items():
+                results[f"guard_{kind}"] = await _compare(arms, "bare", repeats, target_s)
+        return results
+
+    return asyncio.run(main())

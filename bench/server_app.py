@@ -1,0 +1,114 @@
+"""The application every server variant runs during a benchmark (``bench.server_app:app``).
+
+Five ways to refuse a WebSocket handshake, one per path, so that one server process serves all
+of them and the repetitions can be interleaved:
+
+``/deny``
+    the helper: ``deny(scope, send, 401, HEADERS, BODY)``, validated on every call;
+``/deny-denial``
+    the helper with a `Denial` validated once at import: ``deny(scope, send, DENIAL)``;
+``/raw``
+    the same messages written by hand (the two extension messages where the server lists the
+    extension, else the close the helper falls back to), with no validation at all;
+``/close``
+    a bare ``websocket.close`` before accept (the server answers 403);
+``/accept-close``
+    the common workaround: accept, send a text message, close with 1008.
+
+The denial has no two headers of the same name: granian's worker panics on a repeated name
+in a denial response, which would measure a crash instead of a denial.
+
+Every path runs through the same clocked ``send`` wrapper, so the time the application itself
+takes (the server's ``send`` excluded) can be read per path from ``GET /stats``: the helper's
+cost measured inside each real server, where the whole-server figures are too coarse for it.
+"""
+
+from __future__ import annotations
+
+import json
+from time import perf_counter_ns
+from typing import Any
+
+from asgi_ws_deny import EXTENSION, Denial, deny
+
+HEADERS = (("www-authenticate", 'Bearer realm="api"'), ("content-type", "application/json"))
+BODY = b'{"error":"unauthorized"}'
+STATUS = 401
+DENIAL = Denial(STATUS, HEADERS, BODY)
+CLOSE: dict[str, Any] = {"type": "websocket.close", "code": 1008, "reason": ""}
+
+#: Per path: handshakes, and nanoseconds spent in the application itself, the server's ``send``
+#: excluded. ``GET /stats`` returns them as JSON and starts them again.
+STATS: dict[str, list[int]] = {}
+
+
+async def refuse(path: str, scope: dict[str, Any], send: Any) -> None:
+    """The refusal of ``path``; every one sends what the server gets through ``send``."""
+    if path == "/deny":
+        await deny(scope, send, STATUS, HEADERS, BODY)
+    elif path == "/deny-denial":
+        await deny(scope, send, DENIAL)
+    elif path == "/raw":
+        # What a careful hand-written application does: check the extension, then send the
+        # messages `deny` would send, written out.
+        if EXTENSION in (scope.get("extensions") or {}):
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": 401,
+                    "headers": [
+                        (b"www-authenticate", b'Bearer realm="api"'),
+                        (b"content-type", b"application/json"),
+                        (b"content-length", b"24"),
+                    ],
+                }
+            )
+            await send({"type": "websocket.http.response.body", "body": BODY, "more_body": False})
+        else:
+            await send({"type": "websocket.close", "code": 1008, "reason": ""})
+    elif path == "/accept-close":
+        await send({"type": "websocket.accept", "subprotocol": None, "headers": []})
+        await send({"type": "websocket.send", "bytes": None, "text": "unauthorized"})
+        await send({"type": "websocket.close", "code": 1008, "reason": ""})
+    else:
+        await send({"type": "websocket.close", "code": 1008, "reason": ""})
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    kind = scope["type"]
+    if kind == "websocket":
+        path = scope["path"]
+        in_send = 0
+
+        async def timed_send(message: dict[str, Any]) -> None:
+            # The server's own work on a message is the same for every path; only the
+            # application's part differs, so that is what is clocked.
+            nonlocal in_send
+            sent = perf_counter_ns()
+            try:
+                await send(message)
+            finally:
+                in_send += perf_counter_ns() - sent
+
+        started = perf_counter_ns()
+        await refuse(path, scope, timed_send)
+        entry = STATS.setdefault(path, [0, 0])
+        entry[0] += 1
+        entry[1] += perf_counter_ns() - started - in_send
+    elif kind == "http":
+        body = b""
+        if scope["path"] == "/stats":
+            body = json.dumps(STATS).encode()
+            STATS.clear()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+    elif kind == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})

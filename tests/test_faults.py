@@ -1,0 +1,365 @@
+"""Faults: the client resets its connection before the denial, between start and body, and during
+the body. The helper returns ``"disconnected"`` or completes; it never raises into the server and
+never hangs.
+
+In process, the reset is exact: the server's ``send`` raises the ``OSError`` a server raises
+once the client is gone (ASGI HTTP & WebSocket spec 2.4), at the chosen message, after
+suspending as a real write does.
+
+On real servers (every HTTP/1.1 variant of the matrix, started on 127.0.0.1), the application
+of ``bench.fault_app`` stops at the chosen point and waits while the test resets the client with
+a TCP RST, then waits (bounded) for the server to close its end, which is how a server shows it
+has seen the reset. What a server then does with the denial is its own choice and the test
+accepts each that the spec allows. Observed with the pinned versions:
+
+===================  ===========================  ============================================
+variant              reset before / between       notes
+===================  ===========================  ============================================
+uvicorn-sansio       ``disconnected``             send raises ``ClientDisconnected`` (OSError)
+uvicorn-wsproto      ``disconnected``             likewise
+uvicorn-legacy       ``response``                 sends after the reset are dropped silently
+hypercorn (both)     ``response``                 keeps its end open (no sign of the reset
+                                                  within the bound); the sends return normally
+daphne, gunicorn     ``close`` (before)           no extension: the fallback close; with no
+                                                  start and no body, no "between" or "during"
+granian              ``RuntimeError`` escapes     send raises RuntimeError("ASGI flow error:
+                                                  Connection already upgraded"), not OSError:
+                                                  `deny` lets it through (expected failure)
+===================  ===========================  ============================================
+
+During the body, every server takes the body message whole and buffers it, so ``send``
+returns (``response``) before the reset; the test checks that the client really reset in the
+middle of the body (it read part of it) and that the server then dropped the rest quietly.
+HTTP/2 (hypercorn-h2) is not driven here: resetting a stream takes an h2 client of its own.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from asgi_ws_deny import Denial, deny
+from bench import proc
+from bench.serverlog import unexpected_errors
+from conformance.client import WireConnection, build_handshake, ws_handshake
+from conformance.servers import VARIANTS, RunningServer, run_server
+from tests.helpers import forbidden_receive, websocket_scope
+
+ROOT = Path(__file__).resolve().parent.parent
+BODY = b'{"error":"unauthorized"}'
+
+# --- in process ------------------------------------------------------------------------------
+
+
+def _client_disconnected() -> type[OSError]:
+    from uvicorn.protocols.utils import ClientDisconnected
+
+    return ClientDisconnected
+
+
+#: What servers raise from ``send`` once the client has gone (all ``OSError`` subclasses).
+OS_ERRORS = [
+    ConnectionResetError,
+    BrokenPipeError,
+    ConnectionAbortedError,
+    OSError,
+    _client_disconnected(),
+]
+
+
+class ResettingSend:
+    """A server's ``send`` whose client resets at ``point``:
+
+    ``before``   the first message finds the client gone;
+    ``between``  the start is taken, the body finds the client gone;
+    ``during``   the body is taken, the write suspends, then the client resets.
+
+    Every call suspends first, as a write that waits for the socket does.
+    """
+
+    def __init__(self, point: str, error: type[OSError]) -> None:
+        self.point = point
+        self.error = error
+        self.delivered: list[dict[str, Any]] = []
+        self.calls = 0
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        self.calls += 1
+        await anyio.lowlevel.checkpoint()
+        if self.point == "before" or (self.point == "between" and self.calls == 2):
+            raise self.error("client reset")
+        self.delivered.append(message)
+        if self.point == "during" and self.calls == 2:
+            await anyio.lowlevel.checkpoint()
+            raise self.error("client reset while writing the body")
+
+
+DENIAL = Denial(401, [("www-authenticate", 'Bearer realm="api"')], BODY)
+
+
+async def by_deny(scope: dict[str, Any], send: Any) -> object:
+    return await deny(scope, send, 401, [("www-authenticate", 'Bearer realm="api"')], BODY)
+
+
+async def by_denial(scope: dict[str, Any], send: Any) -> object:
+    return await deny(scope, send, DENIAL)
+
+
+async def by_application(scope: dict[str, Any], send: Any) -> object:
+    await DENIAL(scope, forbidden_receive, send)
+    return None
+
+
+CALLS = {"deny": by_deny, "deny-denial": by_denial, "application": by_application}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("error", OS_ERRORS, ids=lambda error: error.__name__)
+@pytest.mark.parametrize("call", list(CALLS))
+@pytest.mark.parametrize(
+    ("point", "extension", "delivered"),
+    [
+        ("before", True, 0),
+        ("between", True, 1),
+        ("during", True, 2),
+        ("before", False, 0),
+    ],
+    ids=["before", "between", "during", "before-fallback"],
+)
+async def test_a_reset_ends_the_denial_quietly(
+    point: str, extension: bool, delivered: int, call: str, error: type[OSError]
+) -> None:
+    send = ResettingSend(point, error)
+    with anyio.fail_after(5):
+        outcome = await CALLS[call](websocket_scope(extension=extension), send)
+    assert outcome == (None if call == "application" else "disconnected")
+    assert len(send.delivered) == delivered
+    # Nothing more is tried once the client is known to be gone.
+    assert send.calls == {"before": 1, "between": 2, "during": 2}[point]
+
+
+@pytest.mark.anyio
+async def test_a_send_that_never_returns_can_be_cancelled(core: ModuleType) -> None:
+    """A server that cancels the application (its client left) stops a denial in ``send``."""
+    entered = anyio.Event()
+    calls = 0
+
+    async def stuck_send(message: dict[str, Any]) -> None:
+        nonlocal calls
+        calls += 1
+        entered.set()
+        await anyio.Event().wait()
+
+    finished = False
+
+    async def denying() -> None:
+        nonlocal finished
+        await core.deny(websocket_scope(), stuck_send, 401)
+        finished = True
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+            group.start_soon(denying)
+            await entered.wait()
+            group.cancel_scope.cancel()
+    assert not finished
+    assert calls == 1
+
+
+@pytest.mark.anyio
+async def test_other_errors_from_send_are_not_taken_for_a_reset(core: ModuleType) -> None:
+    """Only OSError means "the client left"; a server's other errors reach the server."""
+
+    async def broken_send(message: dict[str, Any]) -> None:
+        raise RuntimeError("server bug")
+
+    with pytest.raises(RuntimeError, match="server bug"):
+        await core.deny(websocket_scope(), broken_send, 401)
+
+
+def _guard_apps() -> dict[str, Any]:
+    from asgi_ws_deny import Denied, WebSocketGuard
+
+    async def never_called(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("a refused handshake reached the application")
+
+    async def raises_denied(scope: Any, receive: Any, send: Any) -> None:
+        raise Denied(401, [("www-authenticate", 'Bearer realm="api"')], BODY)
+
+    async def returns(scope: Any, receive: Any, send: Any) -> None:
+        return None
+
+    return {
+        "check-refuses": WebSocketGuard(never_called, check=lambda handshake: DENIAL),
+        "app-raises-denied": WebSocketGuard(raises_denied),
+        "app-returns": WebSocketGuard(returns),
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("app", ["check-refuses", "app-raises-denied", "app-returns"])
+@pytest.mark.parametrize("point", ["before", "between", "during"])
+async def test_the_guard_ends_a_denial_quietly_when_the_client_resets(app: str, point: str) -> None:
+    send = ResettingSend(point, ConnectionResetError)
+    with anyio.fail_after(5):
+        await _guard_apps()[app](websocket_scope(), forbidden_receive, send)
+    assert send.calls <= 2
+
+
+# --- on real servers -------------------------------------------------------------------------
+
+#: HTTP/1.1 variants. Those without the denial-response extension deny with one close: they
+#: have no "between" and no body to reset "during".
+FAULT_VARIANTS = [name for name, variant in VARIANTS.items() if variant.protocol == "http/1.1"]
+WITHOUT_EXTENSION = {"daphne", "gunicorn"}
+WITH_EXTENSION = [name for name in FAULT_VARIANTS if name not in WITHOUT_EXTENSION]
+ALLOWED = {"outcome response", "outcome close", "outcome disconnected"}
+#: granian raises RuntimeError, not OSError, from ``send`` once the client has reset during
+#: the handshake, so `deny` cannot tell it from a bug and lets it through.
+RAISES_ON_RESET = {"granian"}
+#: How long the server may take to show it has seen the reset (by closing its socket).
+NOTICE_S = 1.0
+
+
+@pytest.fixture(scope="module", params=FAULT_VARIANTS)
+def server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
+    with run_server(request.param, "bench.fault_app:app", app_dir=ROOT) as running:
+        yield running
+
+
+class Control:
+    """The test's end of the application's control connection: lines in, ``go`` out."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(10)
+        self.port: int = self.listener.getsockname()[1]
+        self.conn: socket.socket | None = None
+        self.buffer = b""
+
+    def accept(self) -> None:
+        self.conn, _ = self.listener.accept()
+        self.conn.settimeout(10)
+
+    def line(self) -> str:
+        assert self.conn is not None
+        while b"\n" not in self.buffer:
+            data = self.conn.recv(4096)
+            if not data:
+                raise AssertionError(f"the application ended without a word: {self.buffer!r}")
+            self.buffer += data
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.decode()
+
+    def go(self) -> None:
+        assert self.conn is not None
+        self.conn.sendall(b"go\n")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.listener.close()
+
+
+@pytest.fixture
+def control() -> Iterator[Control]:
+    control = Control()
+    yield control
+    control.close()
+
+
+def open_denial(
+    server: RunningServer, control: Control, path: str, query: str = ""
+) -> WireConnection:
+    client = WireConnection(server.host, server.port, timeout=10)
+    target = f"{path}?control={control.port}{query}"
+    client.send(build_handshake(server.host, server.port, target))
+    control.accept()
+    assert control.line() == f"entered {path}"
+    return client
+
+
+def reset_and_wait_for_the_server(server: RunningServer, client: WireConnection) -> bool:
+    """Reset the client; whether the server closed its end within `NOTICE_S`."""
+    pids = proc.group_pids(server.pid)
+    open_now = proc.open_fds(pids)
+    client.abort()
+    return proc.wait_until(lambda: proc.open_fds(pids) < open_now, NOTICE_S)
+
+
+def assert_the_server_carries_on(server: RunningServer, mark: int) -> None:
+    assert server.alive()
+    answer = ws_handshake(server.host, server.port, "/deny", timeout=10, wait_close=0)
+    expected = 403 if server.variant.name in WITHOUT_EXTENSION else 401
+    assert answer.status == expected, answer.summary()
+    assert unexpected_errors(server.variant.name, server.log(mark)) == []
+
+
+def expect_failure_where_send_raises(server: RunningServer, request: pytest.FixtureRequest) -> None:
+    if server.variant.name in RAISES_ON_RESET:
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="granian raises RuntimeError, not OSError, from send after a reset",
+                raises=AssertionError,
+                strict=True,
+            )
+        )
+
+
+def test_reset_before_the_denial(
+    server: RunningServer, control: Control, request: pytest.FixtureRequest
+) -> None:
+    expect_failure_where_send_raises(server, request)
+    mark = server.log_mark()
+    client = open_denial(server, control, "/before")
+    reset_and_wait_for_the_server(server, client)
+    control.go()
+    assert control.line() in ALLOWED
+    assert_the_server_carries_on(server, mark)
+
+
+@pytest.mark.parametrize("server", WITH_EXTENSION, indirect=True)
+def test_reset_between_start_and_body(
+    server: RunningServer, control: Control, request: pytest.FixtureRequest
+) -> None:
+    expect_failure_where_send_raises(server, request)
+    mark = server.log_mark()
+    client = open_denial(server, control, "/between")
+    assert control.line() == "started"
+    reset_and_wait_for_the_server(server, client)
+    control.go()
+    assert control.line() in ALLOWED
+    assert_the_server_carries_on(server, mark)
+
+
+def test_reset_during_the_body(server: RunningServer, control: Control) -> None:
+    size = 8 * 1024 * 1024
+    mark = server.log_mark()
+    client = WireConnection(server.host, server.port, timeout=10)
+    client.send(
+        build_handshake(server.host, server.port, f"/during?control={control.port}&size={size}")
+    )
+    control.accept()
+    assert control.line() == "entered /during"
+    if server.variant.name in WITHOUT_EXTENSION:
+        assert control.line() == "outcome close"
+        client.abort()
+        assert_the_server_carries_on(server, mark)
+        return
+    received = b""
+    while b"\r\n\r\n" not in received or len(received) < 65536:
+        data = client.sock.recv(65536)
+        assert data, f"the server closed after {len(received)} bytes"
+        received += data
+    assert received.startswith(b"HTTP/1.1 401")
+    assert len(received) < size, "the body must still be on its way when the client resets"
+    client.abort()
+    assert control.line() in ALLOWED
+    assert_the_server_carries_on(server, mark)
