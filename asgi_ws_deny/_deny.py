@@ -38,6 +38,10 @@ from typing import Any, Literal, TypedDict, overload
 __all__ = (
     "EXTENSION",
     "FALLBACK_CLOSE_CODE",
+    "MAX_HEADERS",
+    "MAX_HEADERS_BYTES",
+    "MAX_HEADER_LINE_BYTES",
+    "MAX_HEADER_NAME_BYTES",
     "Body",
     "Denial",
     "DenialMessage",
@@ -167,6 +171,16 @@ _CONTENT_TYPE = b"content-type"
 # Content-Length (section 8.6); 304's would describe another representation, so none is sent.
 _NO_CONTENT = frozenset((204, 304))
 
+# What a client can read. The websockets client refuses a header line over 8,192 bytes and more
+# than 128 headers, and h11 (wsproto's and httpx's parser) a response head over 16 KiB; a denial
+# past those is lost on the client, which reports a protocol error instead of the status. The
+# server adds its own status line and headers, hence some room below each limit. No registered
+# field name comes near 256 bytes: a longer one is a mistake or smuggled data.
+MAX_HEADER_NAME_BYTES = 256
+MAX_HEADER_LINE_BYTES = 8190  # name, ": ", value; with CRLF, 8,192
+MAX_HEADERS_BYTES = 12 * 1024
+MAX_HEADERS = 100
+
 
 def _check_status(status: object) -> int:
     if isinstance(status, bool) or not isinstance(status, int):
@@ -217,6 +231,11 @@ def _header_name(name: object) -> bytes:
             f"header name {name!r} is not a token (RFC 9110 section 5.6.2): "
             "names are ASCII letters, digits and !#$%&'*+-.^_`|~"
         )
+    if len(raw) > MAX_HEADER_NAME_BYTES:
+        raise InvalidDenialError(
+            f"header name of {len(raw)} bytes, at most {MAX_HEADER_NAME_BYTES}: "
+            f"{name[:40]!r}... is no field name"
+        )
     raw = raw.lower()
     if raw in _FORBIDDEN_NAMES or raw.startswith(_FORBIDDEN_PREFIX):
         raise InvalidDenialError(
@@ -250,6 +269,11 @@ def _header_value(name: bytes, value: object) -> bytes:
             f"header {name.decode()!r} value {value!r} contains CR, LF, NUL or another "
             "control character (RFC 9110 section 5.5), which could split the response"
         )
+    if len(name) + 2 + len(raw) > MAX_HEADER_LINE_BYTES:
+        raise InvalidDenialError(
+            f"header {name.decode()!r} takes {len(name) + 2 + len(raw)} bytes with its value, "
+            f"at most {MAX_HEADER_LINE_BYTES}: clients refuse a longer header line"
+        )
     if raw != raw.strip(b" \t"):
         raise InvalidDenialError(
             f"header {name.decode()!r} value {value!r} has leading or trailing whitespace "
@@ -264,10 +288,22 @@ def _check_headers(headers: object) -> list[tuple[bytes, bytes]]:
     else:
         items = _header_items(headers)
     checked = []
+    size = 0
     for pair in items:
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise InvalidDenialError(f"each header must be a (name, value) pair, got {pair!r}")
-        checked.append(_check_pair(pair[0], pair[1]))
+        name, value = _check_pair(pair[0], pair[1])
+        size += len(name) + len(value) + 4  # ": " and CRLF
+        checked.append((name, value))
+    if len(checked) > MAX_HEADERS:
+        raise InvalidDenialError(
+            f"{len(checked)} headers, at most {MAX_HEADERS}: clients refuse a response with more"
+        )
+    if size > MAX_HEADERS_BYTES:
+        raise InvalidDenialError(
+            f"the headers take {size} bytes, at most {MAX_HEADERS_BYTES}: clients refuse a "
+            "larger response head"
+        )
     return checked
 
 

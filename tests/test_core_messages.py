@@ -230,3 +230,15 @@ def test_other_statuses_over_http2(core: ModuleType, status: int) -> None:
 def test_a_2xx_over_http1(core: ModuleType, status: int) -> None:
     messages = core.denial_messages(websocket_scope(http_version="1.1"), status)
     assert messages[0]["status"] == status  # type: ignore[typeddict-item]
+
+
+def test_headers_up_to_every_limit_are_sent(core: ModuleType) -> None:
+    """The limits refuse only what clients cannot read: each boundary itself is accepted."""
+    name = "x" * core.MAX_HEADER_NAME_BYTES
+    longest = [("x-a", "v" * (core.MAX_HEADER_LINE_BYTES - len("x-a: ")))]
+    most = [(f"x-{number}", "v") for number in range(core.MAX_HEADERS)]
+    for headers in ([(name, "v")], longest, most):
+        messages = core.denial_messages(websocket_scope(), 401, headers)
+        assert messages[0]["headers"][: len(headers)] == [
+            (n.encode(), v.encode()) for n, v in headers
+        ]

@@ -54,6 +54,9 @@ BAD_NAMES: list[tuple[str, str | bytes]] = [
     ("high-byte", b"X-\xff"),
     ("surrogate", "X-\ud800"),
     ("fullwidth-colon", "X-A\uff1a"),
+    ("overlong-257", "x" * 257),
+    ("overlong-bytes", b"x" * 257),
+    ("overlong-20k", "x" * 20_000),
     *((f"separator-{ord(c):02x}", f"X{c}A") for c in SEPARATORS),
 ]
 
@@ -89,6 +92,8 @@ BAD_VALUES: list[tuple[str, str | bytes]] = [
     ("trailing-space", "a "),
     ("leading-tab", "\ta"),
     ("trailing-tab-bytes", b"a\t"),
+    ("overlong-line", "a" * 8_183),
+    ("overlong-line-bytes", b"a" * 8_183),
     ("not-str-or-bytes", 1),  # type: ignore[list-item]
     ("none", None),  # type: ignore[list-item]
 ]
@@ -131,8 +136,16 @@ BAD_STATUSES: list[tuple[str, Any]] = [
 BODY = b'{"error":"unauthorized"}'
 
 
+#: Header blocks that no client reads whole: too many headers, or too many bytes in all.
+BAD_BLOCKS: list[tuple[str, list[tuple[Any, Any]]]] = [
+    ("101-headers", [(f"x-{number}", "v") for number in range(101)]),
+    ("13k-of-headers", [(f"x-{number}", "v" * 4_000) for number in range(4)]),
+]
+
+
 def corpus() -> list[Any]:
-    entries = [
+    entries = [pytest.param(block, id=f"block-{id_}") for id_, block in BAD_BLOCKS]
+    entries += [
         pytest.param([("x-test", "v"), (name, "v")], id=f"name-{id_}") for id_, name in BAD_NAMES
     ]
     entries += [pytest.param([("x-test", value)], id=f"value-{id_}") for id_, value in BAD_VALUES]
