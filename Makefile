@@ -18,6 +18,8 @@ help:
 	@echo "make lint          ruff check and ruff format --check"
 	@echo "make typecheck     mypy --strict"
 	@echo "make docs          build the documentation site into site/ (strict)"
+	@echo "make bench         benchmarks: in process and on every server (bench/results.json)"
+	@echo "make soak          the full soak, load and fault tests"
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
