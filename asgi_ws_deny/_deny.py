@@ -541,7 +541,42 @@ def _as_denial(status: int | Denial, headers: Headers, body: Body) -> Denial:
                 "headers and body belong to the Denial; pass them to its constructor instead"
             )
         return status
-    return Denial(status, headers, body)
+    key = _denial_key(status, headers, body)
+    if key is None:
+        return Denial(status, headers, body)
+    denial = _DENIALS.get(key)
+    if denial is None:
+        denial = Denial(status, headers, body)
+        if len(_DENIALS) >= _DENIALS_MAX:
+            _DENIALS.clear()
+        _DENIALS[key] = denial
+    return denial
+
+
+# `deny(scope, send, 401, HEADERS, BODY)` with the same constants on every call validates them
+# once: a Denial is immutable, so one built from the exact same int, tuple of str or bytes
+# pairs and small bytes body can be handed out again. The key puts each pair's types before
+# its values, so a str is never compared with bytes; inputs of any other shape (a list, a
+# mapping, a subclass, a large body) are validated each time. Bounded like the pair cache.
+_DENIALS: dict[tuple[object, ...], Denial] = {}
+_DENIALS_MAX = 256
+_DENIAL_BODY_MAX = 4096
+
+
+def _denial_key(status: object, headers: object, body: object) -> tuple[object, ...] | None:
+    if type(status) is not int or type(body) is not bytes or type(headers) is not tuple:
+        return None
+    if len(body) > _DENIAL_BODY_MAX:
+        return None
+    key: list[object] = [status, body]
+    for pair in headers:
+        if type(pair) is not tuple or len(pair) != 2:
+            return None
+        name, value = pair
+        if type(name) not in _PLAIN or type(value) not in _PLAIN:
+            return None
+        key += (type(name), type(value), name, value)
+    return tuple(key)
 
 
 @overload

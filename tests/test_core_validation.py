@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from types import ModuleType
 from typing import Any
 
@@ -234,3 +235,48 @@ def test_many_distinct_headers_stay_correct(core: ModuleType) -> None:
         assert denial.headers[0] == (f"x-{number}".encode(), str(number).encode())
     with pytest.raises(core.InvalidDenialError):
         core.Denial(401, [("x-1", "1\n")])
+
+
+HEADERS = (("www-authenticate", "Bearer"), (b"x-a", "1"))
+
+
+def as_denial(core: ModuleType) -> Any:
+    """The core's own input-to-Denial step (the package's, or the vendored copy's)."""
+    return getattr(core, "_deny", core)._as_denial
+
+
+def test_a_denial_from_the_same_constants_is_validated_once(core: ModuleType) -> None:
+    """Exact ints, tuples of str or bytes pairs and small bodies give back one Denial."""
+    first = as_denial(core)(401, HEADERS, b"no")
+    assert as_denial(core)(401, HEADERS, b"no") is first
+    assert as_denial(core)(401, HEADERS, b"other") is not first
+    assert as_denial(core)(402, HEADERS, b"no") is not first
+    same_text_as_bytes = ((b"www-authenticate", b"Bearer"), (b"x-a", b"1"))
+    other = as_denial(core)(401, same_text_as_bytes, b"no")
+    assert other is not first
+    assert other == first
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body"),
+    [
+        pytest.param(401, list(HEADERS), b"no", id="list"),
+        pytest.param(401, dict(HEADERS), b"no", id="mapping"),
+        pytest.param(401, ((AlwaysEqual("x-a"), "1"),), b"no", id="str-subclass"),
+        pytest.param(401, HEADERS, bytearray(b"no"), id="bytearray"),
+        pytest.param(401, HEADERS, b"x" * 5000, id="large-body"),
+        pytest.param(HTTPStatus.UNAUTHORIZED, HEADERS, b"no", id="int-subclass"),
+    ],
+)
+def test_other_inputs_are_validated_every_time(
+    core: ModuleType, status: Any, headers: Any, body: Any
+) -> None:
+    first = as_denial(core)(status, headers, body)
+    assert as_denial(core)(status, headers, body) is not first
+    assert as_denial(core)(status, headers, body) == first
+
+
+def test_a_refused_input_is_refused_every_time(core: ModuleType) -> None:
+    for _ in range(2):
+        with pytest.raises(core.InvalidDenialError):
+            as_denial(core)(401, (("x-a", "1\r\n"),), b"")
