@@ -100,9 +100,10 @@ def test_the_browser_policy_shows_the_mapped_code_and_reason(
     events = observed[("/ws/browser-visible", protocols)]
     assert events[0] == {"type": "open", "protocol": "".join(protocols)}
     if variant == "daphne":
-        # daphne 4.2.3 sends the close code without its reason, and does not wait for the
-        # client's close frame.
-        assert events[1:] == [close(4404, "", clean=False)]
+        # daphne 4.2.3 sends the close code without its reason and drops the connection without
+        # waiting for the client's close frame: the browser reads the close frame first or the
+        # drop first (1006), depending on timing (seen both on a loaded machine).
+        assert events[1:] in ([close(4404, "", clean=False)], [close(1006, "", clean=False)])
     else:
         assert events[1:] == [close(4404, "Not Found", clean=True)]
 
@@ -121,4 +122,7 @@ def test_an_admitted_user_is_greeted(observed: Observed, request: pytest.Fixture
         {"type": "open", "protocol": ""},
         {"type": "message", "data": "hello alice"},
     ]
-    assert events[2:] == [close(1000, "", clean=variant != "daphne")]
+    if variant == "daphne":  # the same race as above
+        assert events[2:] in ([close(1000, "", clean=False)], [close(1006, "", clean=False)])
+    else:
+        assert events[2:] == [close(1000, "", clean=True)]
