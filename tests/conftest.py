@@ -12,6 +12,7 @@ import pytest
 
 import asgi_ws_deny
 from asgi_ws_deny.vendor import vendor
+from conformance.client import ws_frames
 
 #: The name the vendored copy is imported under: any name must work.
 VENDORED_NAME = "vendored_ws_deny"
@@ -45,26 +46,7 @@ def core(request: pytest.FixtureRequest) -> ModuleType:
     return module
 
 
-def _server_frames(data: bytes) -> list[tuple[int, bytes]]:
-    """Split unmasked server-to-client WebSocket frames into ``(opcode, payload)`` pairs.
-
-    RFC 6455 section 5.2; a server never masks. A truncated last frame is left out.
-    """
-    frames = []
-    while len(data) >= 2:
-        opcode, size, start = data[0] & 0x0F, data[1] & 0x7F, 2
-        if size == 126:
-            size, start = int.from_bytes(data[2:4], "big"), 4
-        elif size == 127:
-            size, start = int.from_bytes(data[2:10], "big"), 10
-        if len(data) < start + size:
-            break
-        frames.append((opcode, data[start : start + size]))
-        data = data[start + size :]
-    return frames
-
-
 @pytest.fixture
 def server_frames() -> Callable[[bytes], list[tuple[int, bytes]]]:
     """Parse the frames a server wrote after its ``101`` (a `WireResponse`'s ``extra``)."""
-    return _server_frames
+    return ws_frames
