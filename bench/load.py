@@ -25,7 +25,6 @@ request is built before the clock starts. The client never sleeps: it waits in `
 
 from __future__ import annotations
 
-import base64
 import errno
 import math
 import os
@@ -36,6 +35,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
+
+from conformance.client import build_handshake
 
 __all__ = (
     "Exchange",
@@ -116,20 +117,6 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     rank = max(0, math.ceil(fraction * len(ordered)) - 1)
     return ordered[rank]
-
-
-def _h1_request(host: str, port: int, path: str, headers: Sequence[tuple[str, str]]) -> bytes:
-    key = base64.b64encode(os.urandom(16)).decode("ascii")
-    lines = [
-        f"GET {path} HTTP/1.1",
-        f"Host: {host}:{port}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {key}",
-        "Sec-WebSocket-Version: 13",
-        *(f"{name}: {value}" for name, value in headers),
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 def _h2_frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
@@ -452,7 +439,7 @@ def run_load(
     """
     if count < 0 or concurrency < 1:
         raise ValueError(f"count must be >= 0 and concurrency >= 1, got {count}, {concurrency}")
-    build = _h2_request if protocol == "h2" else _h1_request
+    build = _h2_request if protocol == "h2" else build_handshake
     paths = [path(i) if callable(path) else path for i in range(count)]
     requests = [build(host, port, paths[i], headers) for i in range(count)]
     exchanges = [Exchange(i) for i in range(count)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from asgi_ws_deny import EXTENSION
@@ -47,3 +47,13 @@ class Recorder:
 async def forbidden_receive() -> Mapping[str, Any]:
     """A ``receive`` that a denial must never call."""
     raise AssertionError("receive() was called during a denial")
+
+
+def drive(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine that never suspends (a recording send never does), with no event loop."""
+    try:
+        coroutine.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coroutine.close()
+    raise AssertionError("suspended although nothing here ever suspends")

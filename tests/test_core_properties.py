@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Coroutine
 from types import ModuleType
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import Recorder, websocket_scope
+from tests.helpers import Recorder, drive, websocket_scope
 
 TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
 FORBIDDEN = {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 TCHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 VCHARS = "".join(chr(c) for c in range(0x21, 0x7F)) + "".join(chr(c) for c in range(0xA0, 0x100))
 NASTY = "\r\n\x00\x0b\x7f\x85\u2028\u2029\t :"
-
-
-def drive(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine that never suspends (the recording send never does), with no loop."""
-    try:
-        coroutine.send(None)
-    except StopIteration as stop:
-        return stop.value
-    coroutine.close()
-    raise AssertionError("deny suspended although send never does")
 
 
 names = st.one_of(

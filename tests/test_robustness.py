@@ -29,21 +29,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from asgi_ws_deny import EXTENSION
-from tests.helpers import Recorder, forbidden_receive
+from tests.helpers import Recorder, drive, forbidden_receive
 from tests.test_core_properties import bodies, headers, statuses, valid_headers
 
 CLOSE = {"type": "websocket.close", "code": 1008, "reason": ""}
 SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def drive(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine that never suspends, with no event loop; its result or its exception."""
-    try:
-        coroutine.send(None)
-    except StopIteration as stop:
-        return stop.value
-    coroutine.close()
-    raise AssertionError("suspended although nothing here ever suspends")
 
 
 # --- scopes ----------------------------------------------------------------------------------
