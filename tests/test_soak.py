@@ -46,9 +46,11 @@ CONCURRENCY = 100 if FULL else 50
 WITHOUT_EXTENSION = {"daphne", "gunicorn"}
 #: Handshakes before the baseline is read. Servers grow to a steady size: daphne by about
 #: 17 KiB per connection for its first ~2,500 connections, uvicorn's legacy stack by about
-#: 5 KiB for its first ~1,700, then neither at all up to 19,000 (bounded caches, measured with
-#: bench.load); the others within a few hundred.
-WARM_UP = {"daphne": 3000, "uvicorn-legacy": 2000}
+#: 5 KiB for its first ~1,700, hypercorn over HTTP/2 by about 8 MiB in all between its 500th
+#: and its 1,000th (37 to 45 MiB, with the hand-written messages too), then none of them
+#: beyond noise up to 12,000-19,000 (measured with bench.load at concurrency 50); the others
+#: within a few hundred.
+WARM_UP = {"daphne": 3000, "uvicorn-legacy": 2000, "hypercorn-h2": 2000}
 DEFAULT_WARM_UP = 3000 if FULL else 300
 #: The soak runs in equal batches, resident memory read after each (connections closed).
 BATCHES = 5
