@@ -351,20 +351,28 @@ class Handshake:
     _cache: dict[str, Any]
 
     def __init__(self, scope: _deny.Scope) -> None:
-        # The read-only proxy is made on first use of `scope`; a check that never asks for
-        # it does not pay for it.
-        _set(self, "_scope", scope)
-        _set(self, "_cache", {})
+        # Every admitted handshake pays for this, so it only keeps the scope: what a check asks
+        # for is derived on first use and kept in `_cache`, made then too.
+        _set_scope(self, scope)
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
         raise AttributeError(f"{type(self).__name__} is read-only")
 
+    def _memo(self) -> dict[str, Any]:
+        try:
+            return self._cache
+        except AttributeError:
+            cache: dict[str, Any] = {}
+            _set_cache(self, cache)
+            return cache
+
     @property
     def scope(self) -> Mapping[str, Any]:
         """The ASGI scope, read-only (its nested values are the server's own)."""
-        cached = self._cache.get("scope")
+        memo = self._memo()
+        cached = memo.get("scope")
         if cached is None:
-            cached = self._cache["scope"] = MappingProxyType(self._scope)
+            cached = memo["scope"] = MappingProxyType(self._scope)
         return cached
 
     @property
@@ -385,10 +393,11 @@ class Handshake:
     @property
     def query(self) -> MultiMap:
         """The parsed query string; ``?a=1&a=2`` gives ``query["a"] == "1"``, ``getall`` both."""
-        cached = self._cache.get("query")
+        memo = self._memo()
+        cached = memo.get("query")
         if cached is None:
             pairs = parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True)
-            cached = self._cache["query"] = MultiMap(pairs)
+            cached = memo["query"] = MultiMap(pairs)
         return cached
 
     @property
@@ -399,16 +408,18 @@ class Handshake:
     @property
     def headers(self) -> MultiMap:
         """The request headers, case-insensitive, repeats kept in order."""
-        cached = self._cache.get("headers")
+        memo = self._memo()
+        cached = memo.get("headers")
         if cached is None:
             pairs = ((k.decode("latin-1"), v.decode("latin-1")) for k, v in self.raw_headers)
-            cached = self._cache["headers"] = MultiMap(pairs, case_insensitive=True)
+            cached = memo["headers"] = MultiMap(pairs, case_insensitive=True)
         return cached
 
     @property
     def cookies(self) -> Mapping[str, str]:
         """Cookies by name (RFC 6265 section 5.4); the first of a repeated name wins."""
-        cached = self._cache.get("cookies")
+        memo = self._memo()
+        cached = memo.get("cookies")
         if cached is None:
             jar: dict[str, str] = {}
             for header in self.headers.getall("cookie"):
@@ -417,7 +428,7 @@ class Handshake:
                     name = name.strip()
                     if sep and name:
                         jar.setdefault(name, value.strip())
-            cached = self._cache["cookies"] = MappingProxyType(jar)
+            cached = memo["cookies"] = MappingProxyType(jar)
         return cached
 
     @property
@@ -454,7 +465,10 @@ class Handshake:
         return f"<{type(self).__name__} {self.path!r} client={self.client!r}>"
 
 
-_set = object.__setattr__
+# The slots' own setters: `Handshake.__setattr__` refuses every assignment, and these are
+# cheaper than object.__setattr__.
+_set_scope = Handshake.__dict__["_scope"].__set__
+_set_cache = Handshake.__dict__["_cache"].__set__
 
 
 def _address(value: Any) -> tuple[Any, Any] | None:
@@ -485,31 +499,34 @@ _AFTER_CLOSE = "the connection is closed (RFC 6455 section 5.5.1: nothing follow
 class _Tracker:
     """Follows the handshake through the messages the application sends."""
 
-    __slots__ = ("_extension", "_send", "current")
+    __slots__ = ("_scope", "_send", "current")
 
-    def __init__(self, send: _deny.Send, extension: bool) -> None:
+    def __init__(self, send: _deny.Send, scope: _deny.Scope) -> None:
         self._send = send
-        self._extension = extension
-        # The state's value, a str: tuples of str hash fast, enum members do not.
+        self._scope = scope  # asked about the extension only when a response starts
+        # The state's value, a str: dicts keyed by str find it fast, enum members do not.
         self.current = _CONNECTING
 
     @property
     def state(self) -> HandshakeState:
         return HandshakeState(self.current)
 
-    async def send(self, message: Any) -> None:
-        # The state moves before the await, so two concurrent sends cannot both pass one check
-        # (two accepts, an accept racing a denial). The common moves are one table lookup:
-        # every data message of a long-lived connection comes through here.
+    def send(self, message: Any) -> Awaitable[None]:
+        # Every data message of a long-lived connection comes through here, so it is a plain
+        # function that hands back the server's own awaitable: no coroutine of ours between
+        # the application and the server, and the common moves are one lookup. The state moves
+        # when the application calls send, before it awaits, so two concurrent sends cannot
+        # both pass one check (two accepts, an accept racing a denial); a refused message
+        # raises from the call.
         kind = message.get("type") if type(message) is dict else _kind(message)
-        state = _MOVES.get((self.current, kind))
+        state = _MOVES[self.current].get(kind)
         self.current = self._next(message, kind) if state is None else state
-        await self._send(message)
+        return self._send(message)
 
     def _next(self, message: Any, kind: object) -> str:
         state = self.state
         if state is HandshakeState.CONNECTING and kind == _START:
-            if not self._extension:
+            if not _deny.supports_denial_response(self._scope):
                 raise HandshakeStateError(
                     state,
                     kind,
@@ -537,13 +554,14 @@ _RESPONDING = HandshakeState.RESPONDING.value
 _DENIED = HandshakeState.DENIED.value
 _CLOSED = HandshakeState.CLOSED.value
 
-# The moves that depend on the message type alone; a response start (the extension, its
-# status) and a response body (more_body) are decided by `_Tracker._next`.
-_MOVES: dict[tuple[str, object], str] = {
-    (_CONNECTING, _ACCEPT): _OPEN,
-    (_CONNECTING, _CLOSE): _DENIED,
-    (_OPEN, _SEND): _OPEN,
-    (_OPEN, _CLOSE): _CLOSED,
+# The moves that depend on the message type alone, from each state; a response start (the
+# extension, its status) and a response body (more_body) are decided by `_Tracker._next`.
+_MOVES: dict[str, dict[object, str]] = {
+    _CONNECTING: {_ACCEPT: _OPEN, _CLOSE: _DENIED},
+    _OPEN: {_SEND: _OPEN, _CLOSE: _CLOSED},
+    _RESPONDING: {},
+    _DENIED: {},
+    _CLOSED: {},
 }
 
 
@@ -635,15 +653,22 @@ class WebSocketGuard:
         if scope["type"] != "websocket":
             await self.app(scope, receive, send)
             return
-        extensions = scope.get("extensions")
-        tracker = _Tracker(
-            send,
-            _deny.EXTENSION in extensions
-            if type(extensions) is dict
-            else _deny.supports_denial_response(scope),
-        )
-        if self.check is not None:
-            refusal = await run_check(self.check, scope, self.error_denial)
+        tracker = _Tracker(send, scope)
+        check = self.check
+        if check is not None:
+            # run_check, written out for the admitting case: a sync check that returns None
+            # costs no coroutine. Anything else takes run_check's own path.
+            refusal: _Refusal | None
+            try:
+                result: object = check(Handshake(scope))
+            except Exception as exc:
+                refusal = _check_raised(check, scope, self.error_denial, exc)
+            else:
+                refusal = (
+                    None
+                    if result is None
+                    else await _check_returned(check, scope, self.error_denial, result)
+                )
             if refusal is not None:
                 await self._refuse(scope, tracker, *refusal)
                 return
@@ -745,21 +770,42 @@ async def run_check(
     """
     try:
         result: object = check(Handshake(scope))
-        if result is not None and inspect.isawaitable(result):
-            result = await result
     except Exception as exc:
-        denied = _denied_in(exc)
-        if denied is not None:
-            return denied.denial, denied.reason
-        _logger.exception(
-            "WebSocket check %s raised on %r; denying with %d",
-            _name(check),
-            scope.get("path"),
-            error_denial.status,
-        )
-        return error_denial, None
-    if result is None:
-        return None
+        return _check_raised(check, scope, error_denial, exc)
+    return None if result is None else await _check_returned(check, scope, error_denial, result)
+
+
+_Refusal = tuple[_deny.Denial, str | None]
+
+
+def _check_raised(
+    check: Check, scope: _deny.Scope, error_denial: _deny.Denial, exc: Exception
+) -> _Refusal:
+    """A raised `Denied` refuses with its denial; any other exception fails closed, logged."""
+    denied = _denied_in(exc)
+    if denied is not None:
+        return denied.denial, denied.reason
+    _logger.exception(
+        "WebSocket check %s raised on %r; denying with %d",
+        _name(check),
+        scope.get("path"),
+        error_denial.status,
+        exc_info=exc,
+    )
+    return error_denial, None
+
+
+async def _check_returned(
+    check: Check, scope: _deny.Scope, error_denial: _deny.Denial, result: object
+) -> _Refusal | None:
+    """Judge what a check returned other than ``None``: await it first when it is awaitable."""
+    if inspect.isawaitable(result):
+        try:
+            result = await result
+        except Exception as exc:
+            return _check_raised(check, scope, error_denial, exc)
+        if result is None:
+            return None
     if isinstance(result, _deny.Denial):
         return result, None
     _logger.error(

@@ -10,6 +10,8 @@ Denial arms, each sending the same two ``websocket.http.response.*`` messages:
 
 ``raw``          the messages written by hand after the one check a correct app needs (is
                  the extension listed?), as ``bench.server_app`` does on ``/raw``;
+``floor``        the same code moved into a coroutine function of its own and awaited: what
+                 calling any helper costs before it does anything (no helper can beat it);
 ``deny``         ``deny(scope, send, 401, HEADERS, BODY)``: validates and builds every call;
 ``deny_denial``  ``deny(scope, send, DENIAL)`` with a `Denial` validated once, ahead of time;
 ``denial_app``   ``await DENIAL(scope, receive, send)``, the `Denial` as an ASGI application.
@@ -21,7 +23,8 @@ nothing to hide it) and ``wire`` does the least an HTTP/1.1 server must do with 
 Guard arms wrap a minimal Starlette application (one HTTP route, one WebSocket route that
 accepts and closes) in `WebSocketGuard` with a check that admits, against the same application
 bare: ``http`` requests pass straight through; admitted ``websocket`` handshakes pay for the
-check and the tracking ``send``.
+check and the tracking ``send``. The ``layer`` arm wraps the application in a middleware that
+only passes the call on: what any middleware costs (the floor under the guard's figure).
 """
 
 from __future__ import annotations
@@ -131,6 +134,9 @@ def _denial_arms(send: Callable[[Any], Awaitable[None]]) -> dict[str, Arm]:
         else:
             await send({"type": "websocket.close", "code": 1008, "reason": ""})
 
+    async def floor() -> None:
+        await raw()
+
     async def with_deny() -> None:
         await deny(scope, send, STATUS, HEADERS, BODY)
 
@@ -142,6 +148,7 @@ def _denial_arms(send: Callable[[Any], Awaitable[None]]) -> dict[str, Arm]:
 
     return {
         "raw": raw,
+        "floor": floor,
         "deny": with_deny,
         "deny_denial": with_deny_denial,
         "denial_app": with_denial_app,
@@ -151,7 +158,7 @@ def _denial_arms(send: Callable[[Any], Awaitable[None]]) -> dict[str, Arm]:
 def _check_arms_agree(send_factory: Callable[[], Any]) -> None:
     """Every denial arm must put the same bytes on the wire, or the comparison is void."""
     outputs: dict[str, bytes] = {}
-    for name in ("raw", "deny", "deny_denial", "denial_app"):
+    for name in ("raw", "floor", "deny", "deny_denial", "denial_app"):
         send = send_factory()
         arm = _denial_arms(send)[name]
 
@@ -190,6 +197,10 @@ def _guard_arms() -> dict[str, dict[str, Arm]]:
         return None
 
     guarded = WebSocketGuard(bare, check=admit)
+
+    async def layer(scope: Any, receive: Any, send: Any) -> None:
+        await bare(scope, receive, send)
+
     http_scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -228,10 +239,12 @@ def _guard_arms() -> dict[str, dict[str, Arm]]:
     return {
         "http": {
             "bare": call(bare, http_scope, http_receive),
+            "layer": call(layer, http_scope, http_receive),
             "guard": call(guarded, http_scope, http_receive),
         },
         "websocket": {
             "bare": call(bare, ws_scope, ws_receive),
+            "layer": call(layer, ws_scope, ws_receive),
             "guard": call(guarded, ws_scope, ws_receive),
         },
     }
