@@ -12,6 +12,7 @@ import pytest
 
 from conformance.client import (
     CLOSE,
+    LINGER_RESET,
     TEXT,
     WireConnection,
     WireResponse,
@@ -37,7 +38,7 @@ def one_shot(reply: bytes, *, close: bool = True, reset: bool = False) -> Iterat
         with connection:
             connection.recv(65536)
             if reset:
-                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00" * 2)
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
                 return
             connection.sendall(reply)
             if not close:
