@@ -15,7 +15,8 @@ application with the same ``receive`` and ``send``: one comparison, nothing else
 
 2. *Track.* The application gets a ``send`` that follows the handshake through the states of
    `HandshakeState` and refuses an out-of-order message with `HandshakeStateError` before the
-   server sees it::
+   server sees it (raised by the call itself: the ``send`` hands the application the server's
+   own awaitable, so no coroutine of the guard's sits between them)::
 
        CONNECTING --websocket.accept--------------------> OPEN --websocket.close--> CLOSED
        CONNECTING --websocket.http.response.start-------> RESPONDING
