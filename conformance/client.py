@@ -35,6 +35,7 @@ import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 __all__ = (
     "CANCEL",
@@ -338,22 +339,45 @@ def close_frame(code: int = 1000) -> bytes:
 LINGER_RESET = struct.pack("ii", 1, 0)
 
 
-class WireConnection:
-    """One TCP connection to a server, for sending requests and reading responses in turn."""
+_Connection = TypeVar("_Connection", bound="_TcpConnection")
 
-    def __init__(self, host: str, port: int, *, timeout: float = 5.0) -> None:
+
+class _TcpConnection:
+    """A client's TCP connection (Nagle off): closed with a FIN by `close`, or with a RST by
+    `abort`, as a client that vanishes does."""
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.pending = b""
 
-    def __enter__(self) -> WireConnection:
+    def __enter__(self: _Connection) -> _Connection:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def abort(self) -> None:
+        """Close with a TCP RST: SO_LINGER on with a linger time of 0 makes ``close`` reset the
+        connection rather than end it with a FIN."""
+        with contextlib.suppress(OSError):
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection."""
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class WireConnection(_TcpConnection):
+    """One TCP connection to a server, for sending requests and reading responses in turn."""
+
+    def __init__(self, host: str, port: int, *, timeout: float = 5.0) -> None:
+        super().__init__(host, port, timeout)
+        self.pending = b""
 
     def send(self, data: bytes) -> None:
         """Write ``data``; a reset or broken pipe is ignored (the read reports what happened)."""
@@ -405,17 +429,6 @@ class WireConnection:
                 break
             data += chunk
         return ws_frames(data)
-
-    def abort(self) -> None:
-        """Close with a TCP RST (SO_LINGER 0), as a client that vanishes does."""
-        with contextlib.suppress(OSError):
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
-        self.close()
-
-    def close(self) -> None:
-        """Close the connection."""
-        with contextlib.suppress(OSError):
-            self.sock.close()
 
 
 def ws_handshake(
@@ -634,10 +647,11 @@ class H2Frame:
         return f"{self.kind}[{self.stream}] {self.length}B flags=0x{self.flags:x}"
 
 
-class H2WireConnection:
+class H2WireConnection(_TcpConnection):
     """One HTTP/2 cleartext connection (prior knowledge) for WebSocket streams that a test opens
     by RFC 8441 extended CONNECT, reads frame by frame and leaves abruptly: one stream alone
-    (`reset_stream`, RST_STREAM) or the whole connection (`abort`, a TCP RST).
+    (`reset_stream`, RST_STREAM) or the whole connection (`abort`, a TCP RST). Even `close`
+    sends no GOAWAY: the tests want the server to see a client leave.
 
     `h2_ws_handshake` runs one exchange start to end; the fault tests need to act between
     frames, on a connection that outlives a stream. Reads are bounded as everywhere here.
@@ -657,9 +671,6 @@ class H2WireConnection:
         import h2.config
         import h2.connection
 
-        self.host = host
-        self.port = port
-        self.timeout = timeout
         self.acknowledge = acknowledge
         self.responses: dict[int, WireResponse] = {}
         self.frames: list[H2Frame] = []
@@ -673,8 +684,7 @@ class H2WireConnection:
         self._pings_acknowledged: set[bytes] = set()
         self._unacknowledged: dict[int, int] = {}
         self._broken = False
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().__init__(host, port, timeout)
         self.conn = h2.connection.H2Connection(
             config=h2.config.H2Configuration(
                 client_side=True,
@@ -691,12 +701,6 @@ class H2WireConnection:
         if not self.conn.remote_settings.enable_connect_protocol:
             self.close()
             raise ConnectionError("the server did not send SETTINGS_ENABLE_CONNECT_PROTOCOL=1")
-
-    def __enter__(self) -> H2WireConnection:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def open_websocket(self, path: str = "/", headers: Sequence[tuple[str, str]] = ()) -> int:
         """Send an extended CONNECT for a WebSocket on a new stream; its stream id."""
@@ -757,18 +761,6 @@ class H2WireConnection:
         if held:
             self.conn.acknowledge_received_data(held, stream_id)
         self._flush()
-
-    def abort(self) -> None:
-        """Close with a TCP RST, as a client that vanishes does: SO_LINGER on with a linger
-        time of 0 makes ``close`` reset the connection rather than end it with a FIN."""
-        with contextlib.suppress(OSError):
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
-        self.close()
-
-    def close(self) -> None:
-        """Close the connection (no GOAWAY: the tests want the server to see a client leave)."""
-        with contextlib.suppress(OSError):
-            self.sock.close()
 
     def _flush(self) -> None:
         data = self.conn.data_to_send()
