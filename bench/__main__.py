@@ -171,6 +171,13 @@ def _in_process_table(results: dict[str, Comparison]) -> list[str]:
         f" DENIAL {noop.added_ns('deny_denial'):,.0f}, application"
         f" {noop.added_ns('denial_app'):,.0f})"
     )
+    if missed:
+        lines.append(
+            f"  why: a coroutine call alone costs {noop.ratio('floor'):.2f}x with the no-op send"
+            f" and {wire.ratio('floor'):.2f}x with the serializing one (the floor above); every"
+            " arm also looks at the scope and builds its messages through Denial.messages"
+            " (docs/benchmarks.md)"
+        )
     guard = [(kind, results.get(f"guard_{kind}")) for kind in ("http", "websocket")]
     if any(comparison is not None for _, comparison in guard):
         lines.append("Guard pass-through on a minimal Starlette app (ns per call)")
