@@ -173,6 +173,24 @@ async def test_the_state_moves_before_the_server_is_awaited() -> None:
     assert delivered == [ACCEPT]
 
 
+async def test_the_app_awaits_the_servers_own_send() -> None:
+    # No coroutine of the guard's between the app and the server on any message: what the
+    # app's send returns is the server's own coroutine.
+    returned: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        for message in (ACCEPT, DATA, CLOSE):
+            pending = send(message)
+            returned.append(pending.cr_code)
+            await pending
+
+    async def server_send(message: Any) -> None:
+        return None
+
+    await WebSocketGuard(app)(websocket_scope(), forbidden_receive, server_send)
+    assert returned == [server_send.__code__] * 3
+
+
 # Any sequence an app may try, through the guard: the server sees a valid one or nothing.
 ALPHABET = st.sampled_from([ACCEPT, DATA, CLOSE, START, PART, FINAL, UNKNOWN])
 
