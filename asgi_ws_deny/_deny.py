@@ -491,7 +491,7 @@ class Denial:
                 {
                     "type": "websocket.http.response.start",
                     "status": self._status,
-                    "headers": list(self._headers),
+                    "headers": [*self._headers],
                 },
                 {"type": "websocket.http.response.body", "body": self._body, "more_body": False},
             ]
@@ -504,8 +504,29 @@ class Denial:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Deny as an ASGI application, with the ``"close"`` fallback."""
-        # The loop of `deny`, written out: a coroutine call would cost more than the loop.
+        # The common case sends what `messages` builds for it, written out: a dict scope from a
+        # server that lists the extension. Anything else takes `messages` itself. Each call or
+        # loop saved here is a measurable share of a denial (bench/in_process.py); the tests
+        # hold both paths to the same messages (tests/test_core_properties.py).
+        extensions = scope.get("extensions") if type(scope) is dict else None
         try:
+            if (
+                type(extensions) is dict
+                and EXTENSION in extensions
+                and scope.get("type") == "websocket"
+                and not (self._opens_tunnel and scope.get("http_version") == "2")
+            ):
+                await send(
+                    {
+                        "type": "websocket.http.response.start",
+                        "status": self._status,
+                        "headers": [*self._headers],
+                    }
+                )
+                await send(
+                    {"type": "websocket.http.response.body", "body": self._body, "more_body": False}
+                )
+                return
             for message in self.messages(scope):
                 await send(message)
         except OSError:
@@ -560,9 +581,9 @@ def _as_denial(status: int | Denial, headers: Headers, body: Body) -> Denial:
             )
         return status
     if type(status) is int:
-        seen = _SEEN.get((status, id(headers), id(body)))
-        if seen is not None:
-            return seen[0]
+        last = _LAST.get(status)
+        if last is not None and last[1] is headers and last[2] is body:
+            return last[3]
     key = _denial_key(status, headers, body)
     if key is None:
         return Denial(status, headers, body)
@@ -572,9 +593,7 @@ def _as_denial(status: int | Denial, headers: Headers, body: Body) -> Denial:
         if len(_DENIALS) >= _DENIALS_MAX:
             _DENIALS.clear()
         _DENIALS[key] = denial
-    if len(_SEEN) >= _DENIALS_MAX:
-        _SEEN.clear()
-    _SEEN[status, id(headers), id(body)] = (denial, headers, body)
+    _LAST[status] = (status, headers, body, denial)
     return denial
 
 
@@ -586,12 +605,13 @@ def _as_denial(status: int | Denial, headers: Headers, body: Body) -> Denial:
 _DENIALS: dict[tuple[object, ...], Denial] = {}
 _DENIALS_MAX = 256
 _DENIAL_BODY_MAX = 4096
-# The same inputs by identity, which spares building and hashing the key above: most callers
-# pass module constants, the same objects every call. Only inputs that passed `_denial_key`
-# (an exact tuple of exact tuples of str or bytes, an exact bytes body: immutable all the way
-# down) are kept, and each entry holds its headers and body, so while it exists no other object
-# can have their ids. Bounded like the rest.
-_SEEN: dict[tuple[int, int, int], tuple[Denial, object, object]] = {}
+# The inputs last seen with each status, found again by identity, which spares building and
+# hashing the key above: most callers pass module constants, the same objects every call, and
+# one set of them per status. Only inputs that passed `_denial_key` (an exact int, an exact
+# tuple of exact tuples of str or bytes, an exact bytes body: immutable all the way down) are
+# kept, and each entry holds its objects, so while it exists no other object can have their
+# ids. Only valid statuses get this far, so it holds at most 400 entries.
+_LAST: dict[int, tuple[int, object, object, Denial]] = {}
 
 
 def _denial_key(status: object, headers: object, body: object) -> tuple[object, ...] | None:
@@ -681,12 +701,43 @@ async def deny(
     ``OSError`` because the client had left, after which nothing more is sent. Every input
     is validated before the first message, so an error means nothing was sent.
     """
-    if type(status) is Denial and headers == () and body == b"":
-        denial = status  # the common case, without a call: a Denial given alone
+    # The two common cases without a call: the constants of a previous call (`_as_denial`'s
+    # first step), and a Denial given alone.
+    if (
+        type(status) is int
+        and (last := _LAST.get(status)) is not None
+        and last[1] is headers
+        and last[2] is body
+    ):
+        denial = last[3]
+    elif type(status) is Denial and headers == () and body == b"":
+        denial = status
     else:
         denial = _as_denial(status, headers, body)
-    messages = denial.messages(scope, fallback=fallback)
+    # The common case sends what `Denial.messages` builds for it, written out, as
+    # `Denial.__call__` does; anything else (another scope, fallback, or server) takes
+    # `messages` itself, which raises for what cannot be denied before anything is sent.
+    extensions = scope.get("extensions") if type(scope) is dict else None
     try:
+        if (
+            type(extensions) is dict
+            and EXTENSION in extensions
+            and (fallback == "close" or fallback == "raise")
+            and scope.get("type") == "websocket"
+            and not (denial._opens_tunnel and scope.get("http_version") == "2")
+        ):
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": denial._status,
+                    "headers": [*denial._headers],
+                }
+            )
+            await send(
+                {"type": "websocket.http.response.body", "body": denial._body, "more_body": False}
+            )
+            return "response"
+        messages = denial.messages(scope, fallback=fallback)
         for message in messages:
             await send(message)
     except OSError:

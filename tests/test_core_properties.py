@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator, Mapping
 from types import ModuleType
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import Recorder, drive, websocket_scope
+from asgi_ws_deny import EXTENSION
+from tests.helpers import Recorder, drive, forbidden_receive, websocket_scope
 
 TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
 FORBIDDEN = {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
@@ -149,3 +151,108 @@ def test_every_valid_input_is_sent_as_given(
     assert start["headers"] == [*expected, (b"content-length", str(len(body)).encode())]
     assert start["status"] == status
     assert final["body"] == body
+
+
+class Mapped(Mapping[str, Any]):
+    """A scope or extensions mapping that is not a dict: the general path, never the fast one."""
+
+    def __init__(self, items: dict[str, Any]) -> None:
+        self._items = items
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+extensions = st.sampled_from(["listed", "empty", "none", "missing", "mapping", "list"])
+scope_kinds = st.sampled_from(["websocket", "http", None])
+
+
+def a_scope(extension: str, kind: str | None, http2: bool, as_mapping: bool) -> Any:
+    scope = websocket_scope(http_version="2" if http2 else "1.1")
+    scope["extensions"] = {
+        "listed": {EXTENSION: {}},
+        "empty": {},
+        "none": None,
+        "mapping": Mapped({EXTENSION: {}}),
+        "list": [EXTENSION],
+    }.get(extension)
+    if extension == "missing":
+        del scope["extensions"]
+    if kind is None:
+        del scope["type"]
+    else:
+        scope["type"] = kind
+    return Mapped(scope) if as_mapping else scope
+
+
+def outcome_of(call: Callable[[], Any]) -> tuple[str, Any]:
+    try:
+        return "sent", call()
+    except Exception as exc:  # the type is compared, whatever it is
+        return "raised", type(exc)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    extension=extensions,
+    kind=scope_kinds,
+    http2=st.booleans(),
+    as_mapping=st.booleans(),
+    status=st.one_of(st.sampled_from([200, 204, 299, 401, 403, 429, 500, 599]), statuses),
+    headers=st.one_of(st.just(()), st.just((("www-authenticate", "Bearer"),)), headers),
+    body=st.one_of(st.just(b""), st.just(b'{"error":"no"}'), bodies),
+    fallback=fallbacks,
+    repeat=st.booleans(),
+)
+def test_deny_and_the_application_send_exactly_the_messages_of_denial_messages(
+    core: ModuleType,
+    extension: str,
+    kind: str | None,
+    http2: bool,
+    as_mapping: bool,
+    status: Any,
+    headers: Any,
+    body: Any,
+    fallback: Any,
+    repeat: bool,
+) -> None:
+    """`deny` and `Denial.__call__` write the common case out; they must agree with the builder.
+
+    Every scope shape (dict or other mapping, extension listed or not or malformed, another
+    type, HTTP/2), every input and fallback, and a second call with the same objects (which
+    finds the first call's Denial again) give the same messages, or the same error.
+    """
+    scope = a_scope(extension, kind, http2, as_mapping)
+    expected = outcome_of(
+        lambda: core.denial_messages(scope, status, headers, body, fallback=fallback)
+    )
+    for _ in range(2 if repeat else 1):
+        send = Recorder()
+        got = outcome_of(
+            lambda send=send: drive(
+                core.deny(scope, send, status, headers, body, fallback=fallback)
+            )
+        )
+        if expected[0] == "raised":
+            assert got == expected
+            assert send.calls == 0
+            continue
+        assert got == ("sent", "close" if len(expected[1]) == 1 else "response")
+        assert send.messages == expected[1]
+    denial = outcome_of(lambda: core.Denial(status, headers, body))
+    if denial[0] == "sent":
+        application = Recorder()
+        messages = outcome_of(lambda: denial[1].messages(scope))
+        ran = outcome_of(lambda: drive(denial[1](scope, forbidden_receive, application)))
+        if messages[0] == "raised":
+            assert ran == messages
+            assert application.calls == 0
+        else:
+            assert ran == ("sent", None)
+            assert application.messages == messages[1]

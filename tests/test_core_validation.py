@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Recorder, websocket_scope
+from tests.helpers import Recorder, drive, websocket_scope
 
 pytestmark = pytest.mark.anyio
 
@@ -280,3 +280,29 @@ def test_a_refused_input_is_refused_every_time(core: ModuleType) -> None:
     for _ in range(2):
         with pytest.raises(core.InvalidDenialError):
             as_denial(core)(401, (("x-a", "1\r\n"),), b"")
+
+
+def test_deny_finds_only_the_same_objects_again(core: ModuleType) -> None:
+    """A status seen before with other headers or body, or an equal int of another type, is
+    validated afresh: what is sent is always what this call was given."""
+    sent = []
+    for status, headers, body in [
+        (401, HEADERS, b"first"),
+        (401, HEADERS, b"second"),
+        (401, HEADERS[:1], b"second"),
+        (401, HEADERS[:1], b"second"),
+        (HTTPStatus.UNAUTHORIZED, HEADERS, b"third"),
+    ]:
+        send = Recorder()
+        assert drive(core.deny(websocket_scope(), send, status, headers, body)) == "response"
+        start, final = send.messages
+        sent.append((start["status"], len(start["headers"]), final["body"]))
+    assert sent == [
+        (401, 3, b"first"),
+        (401, 3, b"second"),
+        (401, 2, b"second"),
+        (401, 2, b"second"),
+        (401, 3, b"third"),
+    ]
+    with pytest.raises(core.InvalidDenialError):
+        drive(core.deny(websocket_scope(), Recorder(), 401.0, HEADERS[:1], b"second"))
