@@ -165,6 +165,18 @@ async def test_a_denial_with_headers_beside_it(core: ModuleType) -> None:
     assert send.calls == 0
 
 
+@pytest.mark.parametrize("empty", [(), [], {}, b"", bytearray()])
+async def test_a_denial_with_nothing_beside_it(core: ModuleType, empty: Any) -> None:
+    """Empty headers or body beside a Denial add nothing, whatever their type."""
+    denial = core.Denial(401, body=b"no")
+    send = Recorder()
+    headers = b"" if isinstance(empty, (bytes, bytearray)) else empty
+    body = empty if isinstance(empty, (bytes, bytearray)) else b""
+    assert await core.deny(websocket_scope(), send, denial, headers, body) == "response"
+    assert send.messages == core.denial_messages(websocket_scope(), denial, headers, body)
+    assert send.messages[1]["body"] == b"no"
+
+
 async def test_fallback_raise_sends_nothing(core: ModuleType) -> None:
     send = Recorder()
     with pytest.raises(core.DenialUnsupportedError):
