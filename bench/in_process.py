@@ -24,7 +24,11 @@ Guard arms wrap a minimal Starlette application (one HTTP route, one WebSocket r
 accepts and closes) in `WebSocketGuard` with a check that admits, against the same application
 bare: ``http`` requests pass straight through; admitted ``websocket`` handshakes pay for the
 check and the tracking ``send``. The ``layer`` arm wraps the application in a middleware that
-only passes the call on: what any middleware costs (the floor under the guard's figure).
+only passes the call on: what any middleware costs (the floor under the guard's figure). The
+``observe`` arm also hands the application a ``send`` of its own that passes each message on:
+the floor under any middleware that must see what the application sends, as the guard must.
+The ``least`` arm does, for a websocket, only what any guard with a check must: build the
+check's `Handshake`, call the check, and pass ``send`` through a function of its own.
 """
 
 from __future__ import annotations
@@ -189,7 +193,7 @@ def _starlette_app() -> Any:
 
 
 def _guard_arms() -> dict[str, dict[str, Arm]]:
-    from asgi_ws_deny.guard import WebSocketGuard
+    from asgi_ws_deny.guard import Handshake, WebSocketGuard
 
     bare = _starlette_app()
 
@@ -200,6 +204,25 @@ def _guard_arms() -> dict[str, dict[str, Arm]]:
 
     async def layer(scope: Any, receive: Any, send: Any) -> None:
         await bare(scope, receive, send)
+
+    async def observe(scope: Any, receive: Any, send: Any) -> None:
+        def passed_on(message: Any) -> Awaitable[None]:
+            return send(message)
+
+        await bare(scope, receive, passed_on)
+
+    async def least(scope: Any, receive: Any, send: Any) -> None:
+        # What any guard with a check must do for a websocket: give the check its view of the
+        # handshake, call it, and see the messages the application sends (nothing else).
+        if scope["type"] != "websocket":
+            await bare(scope, receive, send)
+            return
+        admit(Handshake(scope))
+
+        def passed_on(message: Any) -> Awaitable[None]:
+            return send(message)
+
+        await bare(scope, receive, passed_on)
 
     http_scope = {
         "type": "http",
@@ -240,11 +263,15 @@ def _guard_arms() -> dict[str, dict[str, Arm]]:
         "http": {
             "bare": call(bare, http_scope, http_receive),
             "layer": call(layer, http_scope, http_receive),
+            "observe": call(observe, http_scope, http_receive),
+            "least": call(least, http_scope, http_receive),
             "guard": call(guarded, http_scope, http_receive),
         },
         "websocket": {
             "bare": call(bare, ws_scope, ws_receive),
             "layer": call(layer, ws_scope, ws_receive),
+            "observe": call(observe, ws_scope, ws_receive),
+            "least": call(least, ws_scope, ws_receive),
             "guard": call(guarded, ws_scope, ws_receive),
         },
     }
