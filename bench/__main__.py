@@ -114,12 +114,25 @@ def _denial_ratios(comparison: Comparison) -> dict[str, Any]:
     }
 
 
+#: The floor arm runs the hand-written code and a call more: where it measures cheaper, something
+#: else slowed the baseline down, and ratios against it would flatter the helpers.
+DISTURBED = (
+    "the hand-written arm measured slower than the same code plus a call (the floor), so"
+    " something disturbed this run's baseline; run it again"
+)
+
+
+def _disturbed(comparison: Comparison) -> bool:
+    return comparison.ratio("floor") < 1.0
+
+
 def _in_process_json(results: dict[str, Comparison]) -> dict[str, Any]:
     noop, wire = results["denial_noop"], results["denial_wire"]
     out: dict[str, Any] = {
         **_denial_ratios(wire),
         "noop_send": _denial_ratios(noop),
         "repeats": len(wire.samples["raw"]),
+        "baseline_disturbed": _disturbed(wire) or _disturbed(noop),
         "send": (
             "the ratios at the top: a send that serializes the messages into a buffer, the "
             "least an HTTP/1.1 server does (the target is judged on them); noop_send: a send "
@@ -173,12 +186,18 @@ def _in_process_table(results: dict[str, Comparison]) -> list[str]:
         )
     arms = ("deny", "deny_denial", "denial_app")
     missed = [labels[arm] for arm in arms if wire.ratio(arm) > IN_PROCESS_TARGET]
+    if _disturbed(wire):
+        verdict = "NOT JUDGED: " + DISTURBED
+    else:
+        verdict = "met" if not missed else "MISSED by " + "; ".join(missed)
     lines.append(
         f"  target: at most {IN_PROCESS_TARGET}x with the serializing send: "
-        + ("met" if not missed else "MISSED by " + "; ".join(missed))
+        + verdict
         + f" (added ns: deny {wire.added_ns('deny'):,.0f}, deny(DENIAL)"
         f" {wire.added_ns('deny_denial'):,.0f}, the application {wire.added_ns('denial_app'):,.0f})"
     )
+    if _disturbed(noop) and not _disturbed(wire):
+        lines.append("  the no-op send's figures are not to be read: " + DISTURBED)
     lines.append(
         f"  with the no-op send a coroutine call alone costs {noop.ratio('floor'):.2f}x, which"
         " leaves no helper room to meet it there; those figures show the helpers' own cost"
