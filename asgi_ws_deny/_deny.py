@@ -585,8 +585,8 @@ def _as_denial(status: int | Denial, headers: Headers, body: Body) -> Denial:
         return status
     if type(status) is int:
         last = _LAST.get(status)
-        if last is not None and last[1] is headers and last[2] is body:
-            return last[3]
+        if last is not None and last[0] is headers and last[1] is body:
+            return last[2]
     key = _denial_key(status, headers, body)
     if key is None:
         return Denial(status, headers, body)
@@ -596,7 +596,7 @@ def _as_denial(status: int | Denial, headers: Headers, body: Body) -> Denial:
         if len(_DENIALS) >= _DENIALS_MAX:
             _DENIALS.clear()
         _DENIALS[key] = denial
-    _LAST[status] = (status, headers, body, denial)
+    _LAST[status] = (headers, body, denial)
     return denial
 
 
@@ -612,9 +612,9 @@ _DENIAL_BODY_MAX = 4096
 # hashing the key above: most callers pass module constants, the same objects every call, and
 # one set of them per status. Only inputs that passed `_denial_key` (an exact int, an exact
 # tuple of exact tuples of str or bytes, an exact bytes body: immutable all the way down) are
-# kept, and each entry holds its objects, so while it exists no other object can have their
-# ids. Only valid statuses get this far, so it holds at most 400 entries.
-_LAST: dict[int, tuple[int, object, object, Denial]] = {}
+# kept, and each entry holds its headers and body, so while it exists no other object can have
+# their ids. Only valid statuses get this far, so it holds at most 400 entries.
+_LAST: dict[int, tuple[object, object, Denial]] = {}
 
 
 def _denial_key(status: object, headers: object, body: object) -> tuple[object, ...] | None:
@@ -710,10 +710,10 @@ async def deny(
     if (
         type(status) is int
         and (last := _LAST.get(status)) is not None
-        and last[1] is headers
-        and last[2] is body
+        and last[0] is headers
+        and last[1] is body
     ):
-        denial = last[3]
+        denial = last[2]
     elif type(status) is Denial and not headers and not body:
         denial = status
     else:
