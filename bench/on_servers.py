@@ -24,7 +24,10 @@ Ratios between modes are taken within each round and their median is reported, t
 rates the clients saw, and of the server CPU time per handshake (``cpu_per_s`` is its inverse:
 handshakes per second of server CPU). The first is what a client sees; the second is what the
 helper can change (it only adds work inside the server) and is far less disturbed by other work
-on a shared machine, which takes wall time from a run but not CPU time per handshake.
+on a shared machine, which takes wall time from a run but not CPU time per handshake. The CPU
+time leaves out the full garbage collections of the application's process (``/stats`` reports
+them): their cost is set by everything the server holds, not by the run they fall in, and on a
+server whose heap grows they double the cost of whichever run has one.
 """
 
 from __future__ import annotations
@@ -74,6 +77,14 @@ class ModeRun:
     app_us: float
     elapsed: float
     statuses: dict[int, int]
+    #: Python's garbage collector in the application's process during the run
+    #: (`bench.server_app` ``/stats``): full collections, the seconds they took, and the
+    #: microseconds per handshake of every collection.
+    gc_full: int = 0
+    gc_full_s: float = 0.0
+    gc_us: float = math.nan
+    #: `cpu_per_s` with the full collections' time taken out (see `_mode_run`).
+    net_cpu_per_s: float = 0.0
 
 
 @dataclass
@@ -116,8 +127,14 @@ def _mode_run(
     server_wait: float,
     elapsed_total: float,
     app_us: float = math.nan,
+    gc: tuple[int, int, int] | list[int] = (0, 0, 0),
 ) -> ModeRun:
     completed = result.completed
+    full, full_ns, every_ns = gc
+    # A full collection walks everything the process holds, so what it costs is set by the
+    # server's heap (which grows on a leaking server), not by the path of the run it falls in;
+    # `net_cpu_per_s` leaves it out, and the judged ratios use it.
+    net_cpu = server_cpu - full_ns / 1e9
     return ModeRun(
         mode=mode,
         rate=result.rate,
@@ -132,6 +149,10 @@ def _mode_run(
         app_us=app_us,
         elapsed=result.elapsed,
         statuses=dict(Counter(exchange.status for exchange in completed if exchange.status)),
+        gc_full=full,
+        gc_full_s=full_ns / 1e9,
+        gc_us=every_ns / len(completed) / 1000 if completed else math.nan,
+        net_cpu_per_s=len(completed) / net_cpu if net_cpu > 0 else 0.0,
     )
 
 
@@ -218,9 +239,11 @@ def bench_variant(
                     load, cpu, wait, elapsed = _load(
                         server, MODES[mode], count, concurrency, budget
                     )
-                    handshakes, app_ns = _app_stats(server).get(MODES[mode], [0, 0])
+                    stats = _app_stats(server)
+                    handshakes, app_ns = stats.get(MODES[mode], [0, 0])
                     app_us = app_ns / handshakes / 1000 if handshakes else math.nan
-                    result.runs.append(_mode_run(mode, load, cpu, wait, elapsed, app_us))
+                    run = _mode_run(mode, load, cpu, wait, elapsed, app_us, stats["gc"])
+                    result.runs.append(run)
                 rates = ", ".join(
                     f"{run.mode} {run.rate:,.0f}/s" for run in result.runs[-len(modes) :]
                 )

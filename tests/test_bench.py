@@ -1,0 +1,83 @@
+"""How `make bench` judges what it measured: the verdicts follow the figures, never the reverse.
+
+The benchmarks themselves are never timed tests (docs/benchmarks.md); these run the judging and
+accounting code on figures given here, where the right verdict is known.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.__main__ import IN_PROCESS_TARGET, _in_process_json, _in_process_table
+from bench.in_process import Comparison
+from bench.load import Exchange, LoadResult
+from bench.on_servers import _mode_run
+
+ARMS = ("raw", "floor", "deny", "deny_denial", "denial_app")
+
+
+def comparison(ns: dict[str, float]) -> Comparison:
+    """Three rounds of the same figures, so every per-round ratio is the ratio of ``ns``."""
+    return Comparison("raw", {arm: [ns[arm]] * 3 for arm in ARMS})
+
+
+def results(wire: dict[str, float], noop: dict[str, float]) -> dict[str, Comparison]:
+    return {"denial_wire": comparison(wire), "denial_noop": comparison(noop)}
+
+
+def verdict(table: list[str]) -> str:
+    (line,) = [line for line in table if line.strip().startswith("target: at most 1.25x")]
+    return line
+
+
+# The no-op send's figures are far above the target in every case: a coroutine call alone
+# costs more than the target allows there, so they never decide the verdict.
+NOOP = {"raw": 500, "floor": 590, "deny": 850, "deny_denial": 820, "denial_app": 800}
+
+
+def test_the_target_is_judged_with_the_serializing_send() -> None:
+    wire = {"raw": 1750, "floor": 1830, "deny": 2100, "deny_denial": 2070, "denial_app": 2020}
+    line = verdict(_in_process_table(results(wire, NOOP)))
+    assert ": met (" in line
+    figures = _in_process_json(results(wire, NOOP))
+    assert figures["deny_cost_vs_raw"] == pytest.approx(2100 / 1750, abs=1e-3)
+    assert figures["noop_send"]["deny_cost_vs_raw"] == pytest.approx(850 / 500, abs=1e-3)
+    assert figures["baseline_disturbed"] is False
+
+
+@pytest.mark.parametrize("arm", ["deny", "deny_denial", "denial_app"])
+def test_one_arm_over_the_target_misses_it(arm: str) -> None:
+    wire = {"raw": 1000, "floor": 1050, "deny": 1200, "deny_denial": 1200, "denial_app": 1200}
+    wire[arm] = 1000 * IN_PROCESS_TARGET + 10
+    line = verdict(_in_process_table(results(wire, NOOP)))
+    assert "MISSED by" in line
+    assert line.count(";") == line.split("MISSED by", 1)[1].count(";")  # one arm named
+    assert ": met" not in line
+
+
+def test_a_baseline_slower_than_itself_plus_a_call_is_not_judged() -> None:
+    """A disturbed hand-written arm would flatter every helper: the verdict refuses it."""
+    wire = {"raw": 2300, "floor": 1800, "deny": 2100, "deny_denial": 2050, "denial_app": 2000}
+    line = verdict(_in_process_table(results(wire, NOOP)))
+    assert "NOT JUDGED" in line
+    assert ": met" not in line
+    assert _in_process_json(results(wire, NOOP))["baseline_disturbed"] is True
+
+
+def run_of(handshakes: int) -> LoadResult:
+    exchanges = [Exchange(index, status=401, latency=0.01) for index in range(handshakes)]
+    return LoadResult(exchanges, elapsed=1.0, client_cpu=0.2, concurrency=50)
+
+
+def test_full_collections_are_taken_out_of_the_judged_cpu_figure() -> None:
+    # 1,000 handshakes on 0.35 s of server CPU, 0.19 s of it in one full collection.
+    run = _mode_run("deny", run_of(1000), 0.35, 0.0, 1.0, 3.0, [1, 190_000_000, 200_000_000])
+    assert run.cpu_per_s == pytest.approx(1000 / 0.35)
+    assert run.net_cpu_per_s == pytest.approx(1000 / 0.16)
+    assert run.gc_full == 1
+    assert run.gc_us == pytest.approx(200.0)
+
+
+def test_without_a_full_collection_both_cpu_figures_agree() -> None:
+    run = _mode_run("deny", run_of(1000), 0.16, 0.0, 1.0, 3.0, [0, 0, 12_000_000])
+    assert run.net_cpu_per_s == run.cpu_per_s == pytest.approx(1000 / 0.16)
