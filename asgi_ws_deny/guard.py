@@ -500,31 +500,32 @@ _AFTER_CLOSE = "the connection is closed (RFC 6455 section 5.5.1: nothing follow
 class _Tracker:
     """Follows the handshake through the messages the application sends."""
 
-    __slots__ = ("_scope", "_send", "current")
+    __slots__ = ("_scope", "_send", "moves")
 
     def __init__(self, send: _deny.Send, scope: _deny.Scope) -> None:
         self._send = send
         self._scope = scope  # asked about the extension only when a response starts
-        # The state's value, a str: dicts keyed by str find it fast, enum members do not.
-        self.current = _CONNECTING
+        self.moves = _CONNECTING  # the state, held as the table of its moves
 
     @property
     def state(self) -> HandshakeState:
-        return HandshakeState(self.current)
+        return _STATES[id(self.moves)]
 
     def send(self, message: Any) -> Awaitable[None]:
         # Every data message of a long-lived connection comes through here, so it is a plain
         # function that hands back the server's own awaitable: no coroutine of ours between
-        # the application and the server, and the common moves are one lookup. The state moves
+        # the application and the server, and a common move is one lookup. The state moves
         # when the application calls send, before it awaits, so two concurrent sends cannot
         # both pass one check (two accepts, an accept racing a denial); a refused message
         # raises from the call.
-        kind = message.get("type") if type(message) is dict else _kind(message)
-        state = _MOVES[self.current].get(kind)
-        self.current = self._next(message, kind) if state is None else state
+        try:
+            self.moves = self.moves[message["type"]]
+        except (KeyError, TypeError):  # not a common move, no "type", not a mapping
+            self.moves = self._next(message)
         return self._send(message)
 
-    def _next(self, message: Any, kind: object) -> str:
+    def _next(self, message: Any) -> _Moves:
+        kind = message.get("type") if type(message) is dict else _kind(message)
         state = self.state
         if state is HandshakeState.CONNECTING and kind == _START:
             if not _deny.supports_denial_response(self._scope):
@@ -549,20 +550,24 @@ class _Tracker:
         raise HandshakeStateError(state, kind, hint)
 
 
-_CONNECTING = HandshakeState.CONNECTING.value
-_OPEN = HandshakeState.OPEN.value
-_RESPONDING = HandshakeState.RESPONDING.value
-_DENIED = HandshakeState.DENIED.value
-_CLOSED = HandshakeState.CLOSED.value
-
-# The moves that depend on the message type alone, from each state; a response start (the
-# extension, its status) and a response body (more_body) are decided by `_Tracker._next`.
-_MOVES: dict[str, dict[object, str]] = {
-    _CONNECTING: {_ACCEPT: _OPEN, _CLOSE: _DENIED},
-    _OPEN: {_SEND: _OPEN, _CLOSE: _CLOSED},
-    _RESPONDING: {},
-    _DENIED: {},
-    _CLOSED: {},
+# Each state is the table of its moves: the message types whose move depends on the type alone,
+# each mapped to the table of the state it leads to. The tracker holds the table, so a common
+# move costs one lookup; a response start (the extension, its status), a response body
+# (more_body) and every refusal are decided by `_Tracker._next`.
+_Moves = dict[object, "_Moves"]
+_CONNECTING: _Moves = {}
+_OPEN: _Moves = {}
+_RESPONDING: _Moves = {}
+_DENIED: _Moves = {}
+_CLOSED: _Moves = {}
+_CONNECTING.update({_ACCEPT: _OPEN, _CLOSE: _DENIED})
+_OPEN.update({_SEND: _OPEN, _CLOSE: _CLOSED})
+_STATES: dict[int, HandshakeState] = {
+    id(_CONNECTING): HandshakeState.CONNECTING,
+    id(_OPEN): HandshakeState.OPEN,
+    id(_RESPONDING): HandshakeState.RESPONDING,
+    id(_DENIED): HandshakeState.DENIED,
+    id(_CLOSED): HandshakeState.CLOSED,
 }
 
 
@@ -678,7 +683,7 @@ class WebSocketGuard:
         except Exception as exc:
             denied = _denied_in(exc)
             if denied is None:
-                if tracker.current == _CONNECTING:
+                if tracker.moves is _CONNECTING:
                     # Fail closed before the server improvises (a 500 on some, a stray 101
                     # on others); the error still reaches the server's own error handling,
                     # which is also where it goes when fallback="raise" finds no extension.
@@ -687,14 +692,14 @@ class WebSocketGuard:
                 raise
             await self._convert(scope, tracker, denied, exc)
             return
-        if tracker.current == _CONNECTING:
+        if tracker.moves is _CONNECTING:
             _logger.debug(
                 "WebSocket app returned without a handshake on %r; denying with %d",
                 scope.get("path"),
                 self.no_handshake_denial.status,
             )
             await self._refuse(scope, tracker, self.no_handshake_denial, None)
-        elif tracker.current == _RESPONDING:
+        elif tracker.moves is _RESPONDING:
             await _quietly(tracker.send({"type": _BODY, "body": b"", "more_body": False}))
 
     def _browser_visible(self, scope: _deny.Scope) -> bool:

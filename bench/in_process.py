@@ -28,7 +28,9 @@ only passes the call on: what any middleware costs (the floor under the guard's 
 ``observe`` arm also hands the application a ``send`` of its own that passes each message on:
 the floor under any middleware that must see what the application sends, as the guard must.
 The ``least`` arm does, for a websocket, only what any guard with a check must: build the
-check's `Handshake`, call the check, and pass ``send`` through a function of its own.
+check's `Handshake`, call the check, and pass ``send`` through a function of its own. The
+``unchecked`` arm is `WebSocketGuard` without a check: what following the handshake (to convert
+`Denied`, a missing handshake, an error before accept) costs on its own.
 """
 
 from __future__ import annotations
@@ -201,6 +203,7 @@ def _guard_arms() -> dict[str, dict[str, Arm]]:
         return None
 
     guarded = WebSocketGuard(bare, check=admit)
+    unchecked = WebSocketGuard(bare)
 
     async def layer(scope: Any, receive: Any, send: Any) -> None:
         await bare(scope, receive, send)
@@ -265,6 +268,7 @@ def _guard_arms() -> dict[str, dict[str, Arm]]:
             "layer": call(layer, http_scope, http_receive),
             "observe": call(observe, http_scope, http_receive),
             "least": call(least, http_scope, http_receive),
+            "unchecked": call(unchecked, http_scope, http_receive),
             "guard": call(guarded, http_scope, http_receive),
         },
         "websocket": {
@@ -272,6 +276,7 @@ def _guard_arms() -> dict[str, dict[str, Arm]]:
             "layer": call(layer, ws_scope, ws_receive),
             "observe": call(observe, ws_scope, ws_receive),
             "least": call(least, ws_scope, ws_receive),
+            "unchecked": call(unchecked, ws_scope, ws_receive),
             "guard": call(guarded, ws_scope, ws_receive),
         },
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import pickle
 from collections.abc import Sequence
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ START = {"type": "websocket.http.response.start", "status": 404, "headers": []}
 PART = {"type": "websocket.http.response.body", "body": b"a", "more_body": True}
 FINAL = {"type": "websocket.http.response.body", "body": b"b", "more_body": False}
 UNKNOWN = {"type": "websocket.foo"}
+_ACCEPT = "websocket.accept"
 
 
 def sending(messages: Sequence[Any]) -> Any:
@@ -46,6 +48,10 @@ REFUSED = [
     pytest.param([DATA], "CONNECTING", "websocket.send", id="send-before-accept"),
     pytest.param([UNKNOWN], "CONNECTING", "websocket.foo", id="unknown-type"),
     pytest.param([{"text": "x"}], "CONNECTING", None, id="no-type"),
+    pytest.param([None], "CONNECTING", None, id="not-a-mapping"),
+    pytest.param([["websocket.accept"]], "CONNECTING", None, id="a-list"),
+    pytest.param([ACCEPT, "websocket.close"], "OPEN", None, id="a-string"),
+    pytest.param([{"type": [_ACCEPT]}], "CONNECTING", [_ACCEPT], id="unhashable-type"),
     pytest.param([START, START], "RESPONDING", "websocket.http.response.start", id="start-twice"),
     pytest.param([START, ACCEPT], "RESPONDING", "websocket.accept", id="accept-mid-response"),
     pytest.param([START, CLOSE], "RESPONDING", "websocket.close", id="close-mid-response"),
@@ -108,6 +114,7 @@ async def test_the_server_only_ever_sees_a_valid_sequence(
         pytest.param([ACCEPT, DATA, DATA, CLOSE], id="accept-send-close"),
         pytest.param([ACCEPT], id="accept-only"),
         pytest.param([CLOSE], id="close-before-accept"),
+        pytest.param([MappingProxyType(ACCEPT), CLOSE], id="a-mapping-not-a-dict"),
         pytest.param([START, FINAL], id="response"),
         pytest.param([START, PART, PART, FINAL], id="chunked-response"),
         pytest.param([START, {"type": "websocket.http.response.body"}], id="body-defaults"),
