@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict asgi_ws_deny tests/typing
+	$(BIN)/mypy --strict asgi_ws_deny conformance bench tests/typing
 
 # The conformance suite's helper-contract cases on the servers CI must cover, and its own tests;
 # then every test of the package. The package's tests run last: their summary closes the run.

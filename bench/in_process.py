@@ -208,13 +208,13 @@ def _guard_arms() -> dict[str, dict[str, Arm]]:
     async def layer(scope: Any, receive: Any, send: Any) -> None:
         await bare(scope, receive, send)
 
-    async def observe(scope: Any, receive: Any, send: Any) -> None:
+    async def observe(scope: Any, receive: Any, send: Callable[[Any], Awaitable[None]]) -> None:
         def passed_on(message: Any) -> Awaitable[None]:
             return send(message)
 
         await bare(scope, receive, passed_on)
 
-    async def least(scope: Any, receive: Any, send: Any) -> None:
+    async def least(scope: Any, receive: Any, send: Callable[[Any], Awaitable[None]]) -> None:
         # What any guard with a check must do for a websocket: give the check its view of the
         # handshake, call it, and see the messages the application sends (nothing else).
         if scope["type"] != "websocket":
