@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.in_process import Comparison, run_in_process
-from bench.on_servers import MODES, VariantResult, bench_variant, client_ceiling
+from bench.on_servers import GUARD_MODES, MODES, VariantResult, bench_variant, client_ceiling
 from conformance.servers import VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -351,10 +351,45 @@ def _server_json(result: VariantResult) -> dict[str, Any]:
             out["deny_denial_vs_accept_close"], 1.0, strict=True
         ),
     }
+    out["guard"] = _server_guard_json(result)
     if result.variant in NOTES:
         out["note"] = NOTES[result.variant]
     out["runs"] = [run.__dict__ for run in result.runs]
     return out
+
+
+def _server_guard_json(result: VariantResult) -> dict[str, Any]:
+    """The guard on a real server: admitted handshakes of one Starlette app, bare and guarded."""
+    bare_cost = 1e6 / result.median("admit", "net_cpu_per_s")
+    added = result.added_us("admit_guarded", "admit")
+    return {
+        "bare_per_s": round(result.median("admit", "rate"), 1),
+        "guarded_per_s": round(result.median("admit_guarded", "rate"), 1),
+        "server_cpu_us_per_handshake": {
+            "bare": round(bare_cost, 1),
+            "guarded": round(1e6 / result.median("admit_guarded", "net_cpu_per_s"), 1),
+        },
+        # Cost ratios (guarded over bare, above 1 = the guard costs more), of whole-server CPU
+        # and of wall-clock rates, median of the per-round ratios.
+        "guard_cost_vs_bare": _round(result.ratio("admit", "admit_guarded", "net_cpu_per_s")),
+        "wall": _round(result.ratio("admit", "admit_guarded")),
+        "app_us_per_handshake": {
+            "bare": _round(result.median("admit", "app_us"), 2),
+            "guarded": _round(result.median("admit_guarded", "app_us"), 2),
+        },
+        "guard_added_us": _round(added, 2),
+        # What the guard's cost, measured by the application's clock, makes of a whole
+        # admitted handshake on this server.
+        "app_clock_cost_vs_bare": _round((bare_cost + added) / bare_cost, 4),
+        # Both paths must have admitted (101, or 200 over HTTP/2), or they compare nothing.
+        "admitted": all(
+            status in (101, 200)
+            for run in result.runs
+            if run.mode in GUARD_MODES
+            for status in run.statuses
+        ),
+        "statuses": {mode: result.of(mode)[0].statuses for mode in GUARD_MODES},
+    }
 
 
 def _at_least(value: float | None, floor: float, *, strict: bool = False) -> bool:
@@ -428,6 +463,26 @@ def _server_table(servers: dict[str, dict[str, Any]], settings: dict[str, Any]) 
             f"  {name:18} {app['deny']:>6.1f} {app['deny_denial']:>6.1f} {app['raw']:>6.1f}"
             f" {added['deny']:>+9.1f} {added['deny_denial']:>+11.1f}"
             f" {clock['deny_vs_raw']:>7.3f}x {clock['deny_denial_vs_raw']:>9.3f}x"
+        )
+    lines += [
+        "  the guard on the server: admitted handshakes (accept, close) of a minimal Starlette"
+        " app, bare and in WebSocketGuard with a check that admits; CPU per handshake (us),"
+        " the cost ratio (wall-clock in brackets), the app's own time (us) and what the guard"
+        " adds there, and the cost that makes of a whole admitted handshake",
+        f"  {'variant':18} {'bare/s':>7} {'guarded/s':>9} {'bare':>5} {'guarded':>7}"
+        f" {'guarded/bare':>14} {'app bare':>8} {'guarded':>7} {'adds':>5} {'of a handshake':>14}",
+    ]
+    for name, row in ok.items():
+        guard = row["guard"]
+        cost = guard["server_cpu_us_per_handshake"]
+        app = guard["app_us_per_handshake"]
+        ratio = f"{guard['guard_cost_vs_bare']:.3f}x ({guard['wall']:.2f})"
+        lines.append(
+            f"  {name:18} {guard['bare_per_s']:>7,.0f} {guard['guarded_per_s']:>9,.0f}"
+            f" {cost['bare']:>5.0f} {cost['guarded']:>7.0f} {ratio:>14}"
+            f" {app['bare']:>8.1f} {app['guarded']:>7.1f} {guard['guard_added_us']:>+5.1f}"
+            f" {guard['app_clock_cost_vs_bare']:>13.4f}x"
+            + ("" if guard["admitted"] else f"  NOT ALL ADMITTED: {guard['statuses']}")
         )
     lines += [
         "  deny = deny(scope, send, 401, headers, body), validated on every call; DENIAL ="
@@ -598,6 +653,30 @@ def _docs_section(payload: dict[str, Any], chart: bool) -> str:
             f"| {name} | {app['deny']:.1f} | {app['deny_denial']:.1f} | {app['raw']:.1f} "
             f"| {added['deny']:+.1f} | {added['deny_denial']:+.1f} "
             f"| {clock['deny_vs_raw']:.3f}x | {clock['deny_denial_vs_raw']:.3f}x |"
+        )
+    lines += [
+        "",
+        "The guard on each server: admitted handshakes (accept, then close) of the minimal "
+        "Starlette app of the in-process benchmark, bare and inside `WebSocketGuard` with a "
+        "check that admits: server CPU per handshake and the cost ratio (wall-clock in "
+        "brackets), the application's own time and what the guard adds there, and the cost "
+        "that makes of a whole admitted handshake:",
+        "",
+        "| server | bare µs | guarded µs | guarded/bare | app bare µs | app guarded µs "
+        "| guard adds µs | of a handshake |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, row in payload["servers"].items():
+        if "failure" in row:
+            continue
+        guard = row["guard"]
+        cost = guard["server_cpu_us_per_handshake"]
+        app = guard["app_us_per_handshake"]
+        lines.append(
+            f"| {name} | {cost['bare']:.0f} | {cost['guarded']:.0f} "
+            f"| {guard['guard_cost_vs_bare']:.3f}x ({guard['wall']:.2f}) "
+            f"| {app['bare']:.1f} | {app['guarded']:.1f} | {guard['guard_added_us']:+.1f} "
+            f"| {guard['app_clock_cost_vs_bare']:.4f}x |"
         )
     lines += [
         "",
@@ -772,6 +851,11 @@ def main(argv: list[str] | None = None) -> int:
             "rss_growth_ratio": "peak RSS (VmHWM, summed over the server's processes) after "
             "10,000 denials / after 10, on a fresh server; _control: the same with the "
             "hand-written messages on another fresh server",
+            "guard": "per server: admitted handshakes of the in-process benchmark's Starlette "
+            "app, bare and in WebSocketGuard with a check that admits; guard_cost_vs_bare: median "
+            "over rounds of guarded / bare server CPU per handshake (wall: of the rates); "
+            "guard_added_us: what the guard adds by the application's clock; "
+            "app_clock_cost_vs_bare: (bare CPU per handshake + that) / bare CPU per handshake",
             "in_process": "ratios to the hand-written messages with a send that serializes "
             "the messages (noop_send: a send that returns at once); guard_*: WebSocketGuard "
             "over a minimal Starlette app against the bare app, with three floors beside it",

@@ -8,7 +8,7 @@ its pid) with `bench.server_app`, and, in order:
    same is measured on a second, fresh server with the hand-written messages (``/raw``): where
    a server grows by itself, that control shows it grows as much without the helper.
 2. *modes*: ``repeats`` rounds; each round makes ``count`` handshakes, ``concurrency`` at a
-   time, on each path of `MODES` (`bench.server_app` says what each does), in an order that
+   time, on each path of `ALL_MODES` (`bench.server_app` says what each does), in an order that
    rotates from round to round, so that a slow phase of the machine falls on every mode alike.
    Every run records completed handshakes per second, p50 and p99 latency, failures, the CPU
    seconds of the client (this process) and of the server's process group, so a reader can see
@@ -46,7 +46,15 @@ from bench import proc
 from bench.load import LoadResult, run_load
 from conformance.servers import RunningServer, Variant, run_server
 
-__all__ = ("MODES", "ModeRun", "VariantResult", "bench_variant", "client_ceiling")
+__all__ = (
+    "ALL_MODES",
+    "GUARD_MODES",
+    "MODES",
+    "ModeRun",
+    "VariantResult",
+    "bench_variant",
+    "client_ceiling",
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "bench.server_app:app"
@@ -58,6 +66,13 @@ MODES = {
     "close": "/close",
     "accept_close": "/accept-close",
 }
+#: The guard's modes: the same minimal Starlette application admitting, bare and guarded.
+GUARD_MODES = {
+    "admit": "/admit",
+    "admit_guarded": "/admit-guarded",
+}
+#: Every mode a round runs.
+ALL_MODES = {**MODES, **GUARD_MODES}
 
 
 @dataclass
@@ -229,18 +244,18 @@ def bench_variant(
             result.memory = _memory_phase(
                 server, MODES["deny"], memory_count, concurrency, memory_budget
             )
-            modes = list(MODES)
+            modes = list(ALL_MODES)
             for mode in modes:  # a short warm-up of every path
-                _load(server, MODES[mode], max(20, count // 20), concurrency, budget)
+                _load(server, ALL_MODES[mode], max(20, count // 20), concurrency, budget)
             for repeat in range(repeats):
                 shift = repeat % len(modes)
                 for mode in modes[shift:] + modes[:shift]:
                     _app_stats(server)  # starts the application's clock again
                     load, cpu, wait, elapsed = _load(
-                        server, MODES[mode], count, concurrency, budget
+                        server, ALL_MODES[mode], count, concurrency, budget
                     )
                     stats = _app_stats(server)
-                    handshakes, app_ns = stats.get(MODES[mode], [0, 0])
+                    handshakes, app_ns = stats.get(ALL_MODES[mode], [0, 0])
                     app_us = app_ns / handshakes / 1000 if handshakes else math.nan
                     run = _mode_run(mode, load, cpu, wait, elapsed, app_us, stats["gc"])
                     result.runs.append(run)

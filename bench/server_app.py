@@ -15,12 +15,20 @@ of them and the repetitions can be interleaved:
 ``/accept-close``
     the common workaround: accept, send a text message, close with 1008.
 
+And two ways to admit one, for the guard's cost on a real server:
+
+``/admit``
+    a minimal Starlette application whose WebSocket endpoint accepts, then closes;
+``/admit-guarded``
+    the same application inside `WebSocketGuard`, with a check that admits.
+
 The denial has no two headers of the same name: granian's worker panics on a repeated name
 in a denial response, which would measure a crash instead of a denial.
 
-Every path runs through the same clocked ``send`` wrapper, so the time the application itself
-takes (the server's ``send`` excluded) can be read per path from ``GET /stats``: the helper's
-cost measured inside each real server, where the whole-server figures are too coarse for it.
+Every path runs through the same clocked ``send`` and ``receive`` wrappers, so the time the
+application itself takes (the server's ``send`` and ``receive`` excluded) can be read per path
+from ``GET /stats``: the helper's and the guard's cost measured inside each real server, where
+the whole-server figures are too coarse for them.
 ``/stats`` also gives the time the process spent in Python's garbage collector, and its full
 collections, since the last call: a server whose heap grows pays for ever larger collections,
 which falls on whichever run they happen in.
@@ -30,10 +38,15 @@ from __future__ import annotations
 
 import gc
 import json
+from collections.abc import MutableMapping
 from time import perf_counter_ns
 from typing import Any
 
-from asgi_ws_deny import EXTENSION, Denial, deny
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket
+
+from asgi_ws_deny import EXTENSION, Denial, WebSocketGuard, deny
 
 HEADERS = (("www-authenticate", 'Bearer realm="api"'), ("content-type", "application/json"))
 BODY = b'{"error":"unauthorized"}'
@@ -62,6 +75,22 @@ def _clock_collections(phase: str, info: dict[str, int]) -> None:
 
 
 gc.callbacks.append(_clock_collections)
+
+
+async def _endpoint(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.close()
+
+
+def _admit(handshake: object) -> None:
+    return None
+
+
+#: A minimal Starlette application, as in the in-process guard benchmark: bare and guarded.
+ADMIT = Starlette(
+    routes=[WebSocketRoute("/admit", _endpoint), WebSocketRoute("/admit-guarded", _endpoint)]
+)
+GUARDED = WebSocketGuard(ADMIT, check=_admit)
 
 
 async def refuse(path: str, scope: dict[str, Any], send: Any) -> None:
@@ -100,23 +129,36 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     kind = scope["type"]
     if kind == "websocket":
         path = scope["path"]
-        in_send = 0
+        in_server = 0
 
-        async def timed_send(message: dict[str, Any]) -> None:
+        async def timed_send(message: MutableMapping[str, Any]) -> None:
             # The server's own work on a message is the same for every path; only the
             # application's part differs, so that is what is clocked.
-            nonlocal in_send
+            nonlocal in_server
             sent = perf_counter_ns()
             try:
                 await send(message)
             finally:
-                in_send += perf_counter_ns() - sent
+                in_server += perf_counter_ns() - sent
+
+        async def timed_receive() -> Any:
+            nonlocal in_server
+            asked = perf_counter_ns()
+            try:
+                return await receive()
+            finally:
+                in_server += perf_counter_ns() - asked
 
         started = perf_counter_ns()
-        await refuse(path, scope, timed_send)
+        if path == "/admit":
+            await ADMIT(scope, timed_receive, timed_send)
+        elif path == "/admit-guarded":
+            await GUARDED(scope, timed_receive, timed_send)
+        else:
+            await refuse(path, scope, timed_send)
         entry = STATS.setdefault(path, [0, 0])
         entry[0] += 1
-        entry[1] += perf_counter_ns() - started - in_send
+        entry[1] += perf_counter_ns() - started - in_server
     elif kind == "http":
         body = b""
         if scope["path"] == "/stats":

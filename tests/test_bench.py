@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import pytest
 
-from bench.__main__ import IN_PROCESS_TARGET, _in_process_json, _in_process_table
+from bench.__main__ import (
+    IN_PROCESS_TARGET,
+    _in_process_json,
+    _in_process_table,
+    _server_guard_json,
+)
 from bench.in_process import Comparison
 from bench.load import Exchange, LoadResult
-from bench.on_servers import _mode_run
+from bench.on_servers import VariantResult, _mode_run
 
 ARMS = ("raw", "floor", "deny", "deny_denial", "denial_app")
 
@@ -64,8 +69,8 @@ def test_a_baseline_slower_than_itself_plus_a_call_is_not_judged() -> None:
     assert _in_process_json(results(wire, NOOP))["baseline_disturbed"] is True
 
 
-def run_of(handshakes: int) -> LoadResult:
-    exchanges = [Exchange(index, status=401, latency=0.01) for index in range(handshakes)]
+def run_of(handshakes: int, status: int = 401) -> LoadResult:
+    exchanges = [Exchange(index, status=status, latency=0.01) for index in range(handshakes)]
     return LoadResult(exchanges, elapsed=1.0, client_cpu=0.2, concurrency=50)
 
 
@@ -81,3 +86,26 @@ def test_full_collections_are_taken_out_of_the_judged_cpu_figure() -> None:
 def test_without_a_full_collection_both_cpu_figures_agree() -> None:
     run = _mode_run("deny", run_of(1000), 0.16, 0.0, 1.0, 3.0, [0, 0, 12_000_000])
     assert run.net_cpu_per_s == run.cpu_per_s == pytest.approx(1000 / 0.16)
+
+
+def test_the_guard_on_a_server_is_reported_as_a_cost_over_the_bare_app() -> None:
+    # Three rounds: the bare app costs 300 us of server CPU per handshake, the guarded 330 us;
+    # by the application's own clock 15 us against 18 us (the guard adds 3 us).
+    result = VariantResult("server", "1.0")
+    for _ in range(3):
+        result.runs.append(_mode_run("admit", run_of(1000), 0.300, 0.0, 1.0, 15.0))
+        result.runs.append(_mode_run("admit_guarded", run_of(1000), 0.330, 0.0, 1.0, 18.0))
+    guard = _server_guard_json(result)
+    assert guard["server_cpu_us_per_handshake"] == {"bare": 300.0, "guarded": 330.0}
+    assert guard["guard_cost_vs_bare"] == pytest.approx(1.1, abs=1e-3)
+    assert guard["guard_added_us"] == pytest.approx(3.0)
+    assert guard["app_clock_cost_vs_bare"] == pytest.approx(303 / 300, abs=1e-4)
+    assert guard["admitted"] is False  # these handshakes were answered 401, not admitted
+
+
+@pytest.mark.parametrize("status", [101, 200])
+def test_admitted_handshakes_are_recognised(status: int) -> None:
+    result = VariantResult("server", "1.0")
+    for mode in ("admit", "admit_guarded"):
+        result.runs.append(_mode_run(mode, run_of(100, status), 0.03, 0.0, 1.0, 15.0))
+    assert _server_guard_json(result)["admitted"] is True
