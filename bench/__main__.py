@@ -58,7 +58,7 @@ NOTES = {
         "no denial-response extension: /deny and /raw fall back to websocket.close (403), the "
         "same path as /close; close 1008 after accept raises in the server (autobahn allows "
         "only 1000 and 3000-4999) and the client gets close 1011 about 1 s later; with 50 "
-        "connections at a time a few admitted ones (0.1-0.5%, bare and guarded alike) are reset "
+        "connections at a time a few admitted ones (under 1%, bare and guarded alike) are reset "
         "before any response, while its refusals are not"
     ),
     "gunicorn": (
