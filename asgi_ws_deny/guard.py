@@ -525,7 +525,7 @@ class _Tracker:
         return self._send(message)
 
     def _next(self, message: Any) -> _Moves:
-        kind = message.get("type") if type(message) is dict else _kind(message)
+        kind = _kind(message)
         state = self.state
         if state is HandshakeState.CONNECTING and kind == _START:
             if not _deny.supports_denial_response(self._scope):
