@@ -173,6 +173,9 @@ _CONTENT_TYPE = b"content-type"
 # RFC 9110 sections 15.3.5 and 15.4.5: a 204 or 304 response has no content, and a 204 has no
 # Content-Length (section 8.6); 304's would describe another representation, so none is sent.
 _NO_CONTENT = frozenset((204, 304))
+# RFC 9110 section 15.3.6: "a server MUST NOT generate content in a 205 response"; unlike 204,
+# its Content-Length may be sent, and is 0.
+_RESET_CONTENT = 205
 
 # What a client can read. The websockets client refuses a header line over 8,192 bytes and more
 # than 128 headers, and h11 (wsproto's and httpx's parser) a response head over 16 KiB; a denial
@@ -186,8 +189,14 @@ MAX_HEADERS = 100
 
 
 def _check_status(status: object) -> int:
-    if isinstance(status, bool) or not isinstance(status, int):
-        raise InvalidDenialError(f"status must be an int, got {type(status).__name__} {status!r}")
+    if type(status) is not int:
+        if isinstance(status, bool) or not isinstance(status, int):
+            raise InvalidDenialError(
+                f"status must be an int, got {type(status).__name__} {status!r}"
+            )
+        # An int subclass may redefine its comparisons and conversions: its value is what is
+        # checked below and what is sent.
+        status = int.__int__(status)
     if 100 <= status <= 199:
         raise InvalidDenialError(
             f"status must be 200..599, got {status}: a 1xx status is an interim response "
@@ -198,14 +207,14 @@ def _check_status(status: object) -> int:
         raise InvalidDenialError(
             f"status must be 200..599, got {status} (RFC 9110 section 15: three digits)"
         )
-    return int(status)
+    return status
 
 
 def _check_body(body: object) -> bytes:
-    if isinstance(body, bytes):
+    if type(body) is bytes:
         return body
-    if isinstance(body, (bytearray, memoryview)):
-        return bytes(body)
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return _plain_bytes("body", body)
     if isinstance(body, str):
         raise InvalidDenialError(
             "body must be bytes, bytearray or memoryview, got str: encode it, "
@@ -216,17 +225,29 @@ def _check_body(body: object) -> bytes:
     )
 
 
+def _plain_bytes(what: str, data: bytes | bytearray | memoryview) -> bytes:
+    """A copy of ``data`` as exact bytes, read through the buffer protocol.
+
+    A subclass of bytes may redefine ``len``, ``lower``, ``strip`` or ``__bytes__``; what is
+    checked and sent is its content, never what its methods say.
+    """
+    try:
+        return bytes(memoryview(data))
+    except (TypeError, ValueError) as exc:  # a released memoryview, for one
+        raise InvalidDenialError(f"{what} cannot be read: {exc}") from None
+
+
 def _header_name(name: object) -> bytes:
     if isinstance(name, str):
         try:
-            raw = name.encode("ascii")
+            raw = str.encode(name, "ascii")
         except UnicodeEncodeError:
             raise InvalidDenialError(
                 f"header name {name!r} is not a token (RFC 9110 section 5.6.2): "
                 "names are ASCII letters, digits and !#$%&'*+-.^_`|~"
             ) from None
     elif isinstance(name, bytes):
-        raw = name
+        raw = name if type(name) is bytes else _plain_bytes("header name", name)
     else:
         raise InvalidDenialError(f"header name must be str or bytes, got {type(name).__name__}")
     if _TOKEN.fullmatch(raw) is None:
@@ -237,7 +258,7 @@ def _header_name(name: object) -> bytes:
     if len(raw) > MAX_HEADER_NAME_BYTES:
         raise InvalidDenialError(
             f"header name of {len(raw)} bytes, at most {MAX_HEADER_NAME_BYTES}: "
-            f"{name[:40]!r}... is no field name"
+            f"{raw[:40]!r}... is no field name"
         )
     raw = raw.lower()
     if raw in _FORBIDDEN_NAMES or raw.startswith(_FORBIDDEN_PREFIX):
@@ -255,14 +276,14 @@ def _header_value(name: bytes, value: object) -> bytes:
                 f"header {name.decode()!r} value {value!r} contains a C1 control character"
             )
         try:
-            raw = value.encode("latin-1")
+            raw = str.encode(value, "latin-1")
         except UnicodeEncodeError as exc:
             raise InvalidDenialError(
                 f"header {name.decode()!r} value {value!r} is not latin-1 "
                 f"(character {value[exc.start]!r}); pass bytes to send another encoding"
             ) from None
     elif isinstance(value, bytes):
-        raw = value
+        raw = value if type(value) is bytes else _plain_bytes(f"header {name.decode()!r}", value)
     else:
         raise InvalidDenialError(
             f"header {name.decode()!r} value must be str or bytes, got {type(value).__name__}"
@@ -362,12 +383,23 @@ def _frame_body(status: int, headers: list[tuple[bytes, bytes]], body: bytes) ->
                 f"status {status} cannot carry a content-length header (RFC 9110 section 8.6)"
             )
         return
+    if status == _RESET_CONTENT and body:
+        raise InvalidDenialError(
+            f"status 205 cannot carry a body (RFC 9110 section 15.3.6), got {len(body)} bytes"
+        )
     expected = str(len(body)).encode("ascii")
     if not lengths:
         headers.append((_CONTENT_LENGTH, expected))
     elif len(lengths) > 1:
         raise InvalidDenialError(
             "content-length given more than once; leave it out and it is computed from the body"
+        )
+    elif lengths[0] != expected and lengths[0].isdigit() and lengths[0].lstrip(b"0") == expected:
+        # RFC 9110 section 8.6 allows leading zeros (1*DIGIT); a denial sends a length the
+        # way the package computes it, so no client has to read an unusual form.
+        raise InvalidDenialError(
+            f"content-length {lengths[0].decode('latin-1')!r} has leading zeros; leave it out "
+            "and it is computed from the body"
         )
     elif lengths[0] != expected:
         raise InvalidDenialError(
@@ -450,7 +482,7 @@ class Denial:
         """A denial with ``data`` as a compact JSON body (RFC 8259: UTF-8, no NaN)."""
         try:
             text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             raise InvalidDenialError(f"data cannot be encoded as JSON: {exc}") from None
         return cls.text(status, text, headers, content_type=content_type)
 
@@ -479,17 +511,18 @@ class Denial:
             raise _not_websocket(type(scope).__name__)
         if scope.get("type") != "websocket":
             raise _not_websocket(scope.get("type"))
-        if self._opens_tunnel and scope.get("http_version") == "2":
-            raise InvalidDenialError(
-                f"status {self._status} would accept the WebSocket over HTTP/2, where a 2xx "
-                "answer to the extended CONNECT opens the tunnel (RFC 8441 section 5)"
-            )
         extensions = scope.get("extensions")
         if type(extensions) is dict:  # what servers give: skip the general test's call
             listed = EXTENSION in extensions
         else:
             listed = supports_denial_response(scope)
         if listed:
+            # Only a response can open the tunnel: the close fallback is answered with 403.
+            if self._opens_tunnel and scope.get("http_version") == "2":
+                raise InvalidDenialError(
+                    f"status {self._status} would accept the WebSocket over HTTP/2, where a 2xx "
+                    "answer to the extended CONNECT opens the tunnel (RFC 8441 section 5)"
+                )
             return [
                 {
                     "type": "websocket.http.response.start",

@@ -21,7 +21,9 @@ Anything else raises `ProtocolViolation`, which names the rule it breaks (the sp
 RFC or portability rule), and is raised again when the application returns even if it caught
 it, so an application cannot hide a violation. It covers: a body before its start, two
 starts, a status outside 200..599 (101 among them), headers that are not lowercase byte pairs,
-a response start where the extension is not advertised, a message after the final body or
+a response start where the extension is not advertised, a 2xx over HTTP/2 (which would open the
+tunnel), content on a 204, 205 or 304, a body that is not as long as its ``content-length``
+(or a ``content-length`` on a 204), a message after the final body or
 after a close, a data message before accept, an accept naming a subprotocol the client did not
 offer, a close code or reason that cannot be sent, a ``receive()`` that no server answers
 portably (again before the handshake is answered, after a denial, after the disconnect), and
@@ -79,6 +81,9 @@ _REASON_RULE = "RFC 6455 section 5.5 (a close reason is at most 123 UTF-8 bytes)
 _AFTER_CLOSE = "RFC 6455 section 5.5.1 (nothing follows a close frame)"
 _EVENTS = "ASGI spec, 'Applications' (every event is a dict with a 'type' key)"
 _SUBPROTOCOL_RULE = "RFC 6455 section 4.2.2 (the server selects one of the client's subprotocols)"
+_TUNNEL_RULE = "RFC 8441 section 5 (a 2xx answer to an extended CONNECT opens the tunnel)"
+_NO_CONTENT_RULE = "RFC 9110 sections 15.3.5, 15.3.6 and 15.4.5 (204, 205 and 304 carry no content)"
+_LENGTH_RULE = "RFC 9110 section 8.6 (Content-Length is the length of the content)"
 
 # The harness judges the guard among other apps, so it keeps its own copy of the rule rather
 # than importing the guard's: a mistake in one is then caught by the other.
@@ -180,10 +185,13 @@ class _Connection:
         subprotocols: tuple[str, ...],
         extension: bool,
         client_messages: Iterable[str | bytes],
+        http_version: str = "1.1",
     ) -> None:
         self.state: _State = "connecting"
         self.subprotocols = subprotocols
         self.extension = extension
+        self.http2 = http_version == "2"
+        self.content_length: int | None = None
         self.pending = list(client_messages)
         self.connect_delivered = False
         self.sent: list[_Message] = []
@@ -360,7 +368,18 @@ class _Connection:
             raise _Refused(
                 _STATUS_RULE, f"status must be 200..599 to deny a handshake, got {status}{why}"
             )
+        if self.http2 and status <= 299:
+            raise _Refused(
+                _TUNNEL_RULE,
+                f"status {status} over HTTP/2 accepts the extended CONNECT, which opens the "
+                "WebSocket tunnel instead of denying it",
+            )
         headers = _header_list(_START_RULE, message.get("headers"))
+        lengths = [value for name, value in headers if name == b"content-length"]
+        if lengths and status == 204:
+            raise _Refused(_LENGTH_RULE, "a 204 response cannot carry a content-length header")
+        if lengths and status != 304:  # a 304's describes the representation it stands for
+            self.content_length = _content_length(lengths)
         self.state, self.status, self.headers = "responding", status, headers
 
     def _body(self, message: _Message) -> None:
@@ -370,7 +389,18 @@ class _Connection:
         more_body = message.get("more_body", False)
         if not isinstance(more_body, bool):
             raise _Refused(_BODY_RULE, f"more_body must be a bool, got {more_body!r}")
+        if body and self.status in (204, 205, 304):
+            raise _Refused(_NO_CONTENT_RULE, f"a {self.status} response cannot carry a body")
         self.body += body
+        expected = self.content_length
+        if expected is not None and (
+            len(self.body) > expected or (not more_body and len(self.body) != expected)
+        ):
+            raise _Refused(
+                _LENGTH_RULE,
+                f"content-length is {expected}, but the body is {len(self.body)} bytes"
+                + (" so far" if more_body else ""),
+            )
         if not more_body:
             self.state = "denied"
 
@@ -437,9 +467,24 @@ def _check_close(message: _Message, *, accepted: bool) -> None:
                 _CLOSE_CODE_RULE,
                 f"close code {code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999",
             )
-        size = len((reason or "").encode("utf-8", "surrogatepass"))
+        try:
+            size = len((reason or "").encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise _Refused(
+                _REASON_RULE, f"the close reason cannot be encoded as UTF-8: {exc.reason}"
+            ) from None
         if size > _MAX_REASON_BYTES:
             raise _Refused(_REASON_RULE, f"the close reason is {size} UTF-8 bytes, more than 123")
+
+
+def _content_length(values: list[bytes]) -> int:
+    """The one length that every ``content-length`` value states (RFC 9110 section 8.6)."""
+    lengths = {item.strip(b" \t") for value in values for item in value.split(b",")}
+    if len(lengths) == 1:
+        (length,) = lengths
+        if length.isdigit() and len(length) <= 18:
+            return int(length)
+    raise _Refused(_LENGTH_RULE, f"content-length must state one length, got {values!r}")
 
 
 def _header_pairs(headers: object) -> list[tuple[bytes, bytes]]:
@@ -522,7 +567,7 @@ async def handshake(
     exception of the application propagates unchanged.
     """
     offered = tuple(subprotocols)
-    connection = _Connection(offered, extension, messages)
+    connection = _Connection(offered, extension, messages, http_version)
     scope = _scope(path, headers, offered, extension, client, http_version)
     with anyio.move_on_after(timeout) as deadline:
         try:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import websocket_scope
+from tests.helpers import Recorder, drive, websocket_scope
 
 CLOSE = [{"type": "websocket.close", "code": 1008, "reason": ""}]
 
@@ -214,6 +214,20 @@ def test_a_2xx_over_http2_is_refused(core: ModuleType, status: int) -> None:
 
     with pytest.raises(core.InvalidDenialError, match="RFC 8441"):
         core.denial_messages(websocket_scope(http_version="2"), status)
+
+
+@pytest.mark.parametrize("status", [200, 204, 299])
+def test_a_2xx_over_http2_without_the_extension_falls_back(core: ModuleType, status: int) -> None:
+    """The fallback sends only websocket.close, which the server answers with 403: no tunnel."""
+    scope = websocket_scope(extension=False, http_version="2")
+    assert core.denial_messages(scope, status) == [
+        {"type": "websocket.close", "code": 1008, "reason": ""}
+    ]
+    send = Recorder()
+    assert drive(core.deny(scope, send, status)) == "close"
+    assert send.messages == [{"type": "websocket.close", "code": 1008, "reason": ""}]
+    with pytest.raises(core.DenialUnsupportedError):
+        core.denial_messages(scope, status, fallback="raise")
 
 
 @pytest.mark.parametrize("status", [300, 403, 500])

@@ -71,7 +71,7 @@ INVALID_HEADERS = [
     pytest.param([("content-length", "3")], "does not match the body of 2 bytes", id="cl-wrong"),
     pytest.param([("content-length", "x")], "does not match", id="cl-not-a-number"),
     pytest.param([("content-length", "+2")], "does not match", id="cl-signed"),
-    pytest.param([("content-length", "02")], "does not match", id="cl-leading-zero"),
+    pytest.param([("content-length", "02")], "has leading zeros", id="cl-leading-zero"),
     pytest.param(
         [("content-length", "2"), ("Content-Length", "2")], "more than once", id="cl-twice"
     ),
@@ -130,6 +130,84 @@ async def test_no_content_statuses_refuse_a_content_length(core: ModuleType, sta
     await assert_nothing_sent(
         core, "cannot carry a content-length", status=status, headers=[("content-length", "0")]
     )
+
+
+async def test_205_refuses_a_body(core: ModuleType) -> None:
+    """RFC 9110 section 15.3.6: a server MUST NOT generate content in a 205 response."""
+    await assert_nothing_sent(core, "status 205 cannot carry a body", status=205, body=b"x")
+
+
+def test_205_has_a_zero_content_length(core: ModuleType) -> None:
+    assert core.Denial(205).headers == ((b"content-length", b"0"),)
+    assert core.Denial(205, [("content-length", "0")]).headers == ((b"content-length", b"0"),)
+
+
+class _Tricky(bytes):
+    """A bytes whose methods lie: the checks and the wire must see its content."""
+
+    def lower(self) -> bytes:  # type: ignore[override]
+        return b"x-a\r\nset-cookie: a=b"
+
+    def strip(self, chars: bytes | None = None) -> bytes:  # type: ignore[override]
+        return self
+
+    def __len__(self) -> int:
+        return 0
+
+    def __bytes__(self) -> bytes:
+        return b"x"
+
+
+class _TrickyStatus(int):
+    """An int whose comparisons and conversion claim another status."""
+
+    def __le__(self, other: object) -> bool:
+        return True
+
+    def __ge__(self, other: object) -> bool:
+        return True
+
+    def __int__(self) -> int:
+        return 101
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        pytest.param({"headers": [(b"x-a", _Tricky(b" v "))]}, "whitespace", id="value"),
+        pytest.param({"headers": [(b"x-a", _Tricky(b"v\r\nx: y"))]}, "CR, LF", id="value-crlf"),
+        pytest.param({"status": _TrickyStatus(101)}, "101 would complete", id="status"),
+        pytest.param({"status": _TrickyStatus(1000)}, r"got 1000 ", id="status-range"),
+    ],
+)
+async def test_subclasses_are_judged_by_their_content(
+    core: ModuleType, kwargs: dict[str, Any], match: str
+) -> None:
+    await assert_nothing_sent(core, match, **kwargs)
+
+
+def test_subclasses_are_sent_as_plain_values(core: ModuleType) -> None:
+    denial = core.Denial(_TrickyStatus(401), [(_Tricky(b"X-A"), _Tricky(b"v"))], _Tricky(b"abc"))
+    assert denial.status == 401
+    assert type(denial.status) is int
+    assert denial.headers == ((b"x-a", b"v"), (b"content-length", b"3"))
+    assert all(type(item) is bytes for pair in denial.headers for item in pair)
+    assert denial.body == b"abc"
+    assert type(denial.body) is bytes
+
+
+async def test_a_released_memoryview_body(core: ModuleType) -> None:
+    body = memoryview(b"abc")
+    body.release()
+    await assert_nothing_sent(core, "body cannot be read", body=body)
+
+
+def test_json_too_deep_to_encode(core: ModuleType) -> None:
+    data: list[Any] = []
+    for _ in range(100_000):
+        data = [data]
+    with pytest.raises(core.InvalidDenialError, match="cannot be encoded as JSON"):
+        core.Denial.json(400, data)
 
 
 @pytest.mark.parametrize("fallback", ["accept", "CLOSE", None, "", 0])

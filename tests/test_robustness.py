@@ -85,9 +85,10 @@ def expected_messages(scope: Any, denial: Any, fallback: Any) -> list[Any] | Non
     """What the helpers must send for a valid ``denial``, or None when they must refuse."""
     if fallback not in ("close", "raise") or not is_websocket(scope):
         return None
-    if 200 <= denial.status <= 299 and scope.get("http_version") == "2":
-        return None
     if listed(scope):
+        # A 2xx answer opens the tunnel over HTTP/2 (RFC 8441); the close fallback cannot.
+        if 200 <= denial.status <= 299 and scope.get("http_version") == "2":
+            return None
         return [
             {
                 "type": "websocket.http.response.start",
@@ -168,7 +169,7 @@ def test_any_scope_and_input_give_the_model_messages_or_an_error_before_sending(
 @SETTINGS
 @given(
     extension=st.booleans(),
-    status=st.integers(200, 599).filter(lambda s: s not in (204, 304)),
+    status=st.integers(200, 599).filter(lambda s: s not in (204, 205, 304)),
     headers=valid_headers,
     body=st.binary(max_size=32),
     fail_at=st.integers(1, 3),
@@ -268,7 +269,7 @@ def _json_safe(data: Any) -> bool:
 
 
 @SETTINGS
-@given(status=st.integers(200, 599).filter(lambda s: s not in (204, 304)), data=json_data)
+@given(status=st.integers(200, 599).filter(lambda s: s not in (204, 205, 304)), data=json_data)
 def test_json_denials_round_trip_or_refuse(core: ModuleType, status: int, data: Any) -> None:
     try:
         denial = core.Denial.json(status, data)
@@ -284,7 +285,7 @@ def test_json_denials_round_trip_or_refuse(core: ModuleType, status: int, data: 
 
 @SETTINGS
 @given(
-    status=st.integers(200, 599).filter(lambda s: s not in (204, 304)),
+    status=st.integers(200, 599).filter(lambda s: s not in (204, 205, 304)),
     headers=valid_headers,
     body=st.binary(max_size=32),
 )

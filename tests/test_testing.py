@@ -392,6 +392,51 @@ VIOLATIONS = [
     pytest.param(app_sending({"type": "http.response.start"}), "Applications", "not a", id="http"),
     pytest.param(app_sending(["websocket.accept"]), "Applications", "dict", id="not-a-dict"),
     pytest.param(app_sending({"type": None}), "Applications", "dict", id="type-none"),
+    pytest.param(
+        app_sending(ACCEPT, {**CLOSE, "reason": "\ud800"}), "RFC 6455", "UTF-8", id="surrogate"
+    ),
+    pytest.param(
+        app_sending({**BAD_START, "status": 204, "headers": [(b"content-length", b"0")]}),
+        "section 8.6",
+        "204",
+        id="204-content-length",
+    ),
+    *(
+        pytest.param(
+            app_sending({**START, "status": status}, {**FINAL, "body": b"x"}),
+            "15.3.5",
+            f"a {status} response cannot carry a body",
+            id=f"{status}-body",
+        )
+        for status in (204, 205, 304)
+    ),
+    pytest.param(
+        app_sending({**START, "headers": [(b"content-length", b"5")]}, {**FINAL, "body": b"abc"}),
+        "section 8.6",
+        "is 3 bytes",
+        id="body-shorter-than-content-length",
+    ),
+    pytest.param(
+        app_sending(
+            {**START, "headers": [(b"content-length", b"2")]},
+            {**FINAL, "body": b"abc", "more_body": True},
+        ),
+        "section 8.6",
+        "3 bytes so far",
+        id="body-longer-than-content-length",
+    ),
+    pytest.param(
+        app_sending({**START, "headers": [(b"content-length", b"1"), (b"content-length", b"2")]}),
+        "section 8.6",
+        "one length",
+        id="two-content-lengths",
+    ),
+    pytest.param(
+        app_sending({**START, "headers": [(b"content-length", b"-1")]}),
+        "section 8.6",
+        "one length",
+        id="negative-content-length",
+    ),
     pytest.param(receiving_twice(), "'Connect - receive event'", "wait forever", id="receive-2"),
     pytest.param(
         receiving_after(START, FINAL), "Denial Response", "after a denial", id="receive-denied"
@@ -417,6 +462,38 @@ async def test_violations_name_their_rule(app: Any, rule: str, detail: str) -> N
     assert detail in raised.value.detail
     assert str(raised.value) == f"{raised.value.detail} [{raised.value.rule}]"
     assert isinstance(raised.value, AssertionError)
+
+
+@pytest.mark.parametrize("status", [200, 204, 299])
+async def test_a_2xx_over_http2_would_open_the_tunnel(status: int) -> None:
+    app = app_sending({**START, "status": status}, FINAL)
+    with pytest.raises(ProtocolViolation, match=f"status {status} over HTTP/2") as raised:
+        await handshake(app, http_version="2")
+    assert "RFC 8441" in raised.value.rule
+    assert (await handshake(app)).status == status  # over HTTP/1.1 it is a denial
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ([(b"content-length", b"3")], [b"abc"]),
+        ([(b"content-length", b"03")], [b"a", b"bc"]),
+        ([(b"content-length", b"3, 3")], [b"abc"]),
+        ([], [b"any", b"length"]),
+    ],
+)
+async def test_a_body_as_long_as_its_content_length_passes(
+    headers: list[tuple[bytes, bytes]], body: list[bytes]
+) -> None:
+    chunks = [{**FINAL, "body": chunk, "more_body": True} for chunk in body]
+    chunks[-1]["more_body"] = False
+    result = await handshake(app_sending({**START, "headers": headers}, *chunks))
+    assert result.body == b"".join(body)
+
+
+async def test_a_304_may_describe_its_representation() -> None:
+    start = {**START, "status": 304, "headers": [(b"content-length", b"120")]}
+    assert (await handshake(app_sending(start, FINAL))).status == 304
 
 
 async def test_a_response_needs_the_extension() -> None:
