@@ -55,7 +55,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from asgi_ws_deny import _deny
-from asgi_ws_deny.guard import Check, CheckResult, Denied, Handshake
+from asgi_ws_deny.guard import Check, CheckResult, Handshake, _denied_in
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
@@ -594,8 +594,9 @@ class TokenCheck:
         )
 
     def _validator_error(self, exc: Exception) -> Exception:
-        if isinstance(exc, Denied):
-            return exc
+        denied = _denied_in(exc)  # alone in an exception group, it still refuses
+        if denied is not None:
+            return denied
         # The frames say where it failed; the message, which may quote the token, is dropped.
         frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
         return TokenValidatorError(
@@ -893,6 +894,6 @@ def _refusal(check: Check, result: object) -> _deny.Denial:
     if isinstance(result, _deny.Denial):
         return result
     raise TypeError(
-        f"check {check!r} returned {type(result).__name__}; a check returns None to admit "
+        f"check {_name(check)} returned {type(result).__name__}; a check returns None to admit "
         "or a Denial to refuse"
     )

@@ -84,6 +84,8 @@ import enum
 import http
 import inspect
 import logging
+import operator
+import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal, NoReturn
@@ -140,6 +142,28 @@ _SENDABLE_CLOSE_CODES = frozenset((1000, 1001, 1002, 1003, *range(1007, 1015), *
 _POLICY_VIOLATION = 1008
 
 _EXCEPTION_GROUP: type[BaseException] | None = getattr(builtins, "BaseExceptionGroup", None)
+
+
+def _exception_group() -> type[BaseException] | None:
+    """The type of exception groups: built in from Python 3.11; on 3.10, that of the
+    ``exceptiongroup`` backport, which trio and anyio load before they raise a group."""
+    if _EXCEPTION_GROUP is not None:
+        return _EXCEPTION_GROUP
+    backport = sys.modules.get("exceptiongroup")
+    group: type[BaseException] | None = getattr(backport, "BaseExceptionGroup", None)
+    return group
+
+
+def _sendable(code: object) -> int | None:
+    """``code`` as a plain int when a close frame may carry it (RFC 6455 section 7.4), else None.
+
+    An int subclass (an IntEnum of close codes) counts by its value; a float or a Decimal that
+    equals a code does not: servers pack the code as a 16-bit integer.
+    """
+    if isinstance(code, bool) or not isinstance(code, int):
+        return None
+    value = operator.index(code)
+    return value if value in _SENDABLE_CLOSE_CODES else None
 
 
 def default_close_code(status: int) -> int:
@@ -267,7 +291,8 @@ def _denied_in(exc: BaseException) -> Denied | None:
     """The `Denied` that ``exc`` is, or that alone fills an exception group, else None."""
     if isinstance(exc, Denied):
         return exc
-    if _EXCEPTION_GROUP is not None and isinstance(exc, _EXCEPTION_GROUP):
+    group = _exception_group()
+    if group is not None and isinstance(exc, group):
         # A Denied raised inside a task group arrives wrapped; it still means "deny" when
         # nothing else failed beside it.
         matched, rest = exc.split(Denied)  # type: ignore[attr-defined]
@@ -535,7 +560,7 @@ class _Tracker:
                     f"the server does not list {_deny.EXTENSION!r} in scope['extensions']; "
                     "deny with websocket.close, or with deny(), which falls back to it",
                 )
-            _check_start_status(message.get("status"))
+            _check_start_status(message.get("status"), self._scope)
             return _RESPONDING
         if state is HandshakeState.RESPONDING and kind == _BODY:
             return _RESPONDING if message.get("more_body", False) else _DENIED
@@ -577,11 +602,17 @@ def _kind(message: object) -> object:
     return None
 
 
-def _check_start_status(status: object) -> None:
+def _check_start_status(status: object, scope: _deny.Scope) -> None:
     if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
         raise _deny.InvalidDenialError(
             f"websocket.http.response.start status must be an int in 200..599, got {status!r}: "
             "a 1xx status is an interim response (101 would complete the upgrade)"
+        )
+    if status <= 299 and scope.get("http_version") == "2":
+        raise _deny.InvalidDenialError(
+            f"websocket.http.response.start status {status} would accept the WebSocket over "
+            "HTTP/2, where a 2xx answer to the extended CONNECT opens the tunnel (RFC 8441 "
+            "section 5)"
         )
 
 
@@ -720,8 +751,9 @@ class WebSocketGuard:
                 "subprotocol": next(iter(offered), None),
                 "headers": [],
             }
+            close = self._close_message(denial.status, reason)  # made before anything is sent
             if await _quietly(tracker.send(accept)):
-                await self._close(tracker, denial.status, reason)
+                await _quietly(tracker.send(close))
             return
         try:
             messages = denial.messages(scope, fallback=self.fallback)
@@ -743,10 +775,12 @@ class WebSocketGuard:
             if not await _quietly(tracker.send(message)):
                 return
 
-    async def _close(self, tracker: _Tracker, status: int, reason: str | None) -> None:
+    def _close_message(self, status: int, reason: str | None) -> dict[str, Any]:
         text = _phrase(status) if reason is None else reason
-        close = {"type": _CLOSE, "code": self._close_code(status), "reason": _truncate_reason(text)}
-        await _quietly(tracker.send(close))
+        return {"type": _CLOSE, "code": self._close_code(status), "reason": _truncate_reason(text)}
+
+    async def _close(self, tracker: _Tracker, status: int, reason: str | None) -> None:
+        await _quietly(tracker.send(self._close_message(status, reason)))
 
     async def _convert(
         self, scope: _deny.Scope, tracker: _Tracker, denied: Denied, raised: Exception
@@ -852,13 +886,15 @@ def _close_code_function(close_codes: object) -> Callable[[int], int]:
     if close_codes is None:
         mapping: Callable[[int], int] = default_close_code
     elif isinstance(close_codes, Mapping):
-        table: dict[Any, int] = dict(close_codes)
-        for status, code in table.items():
-            if isinstance(code, bool) or code not in _SENDABLE_CLOSE_CODES:
+        table: dict[Any, int] = {}
+        for status, code in close_codes.items():
+            sendable = _sendable(code)
+            if sendable is None:
                 raise _deny.InvalidDenialError(
                     f"close_codes[{status!r}] is {code!r}, which cannot be sent in a close frame "
                     "(RFC 6455 section 7.4): use 1000-1003, 1007-1014 or 3000-4999"
                 )
+            table[status] = sendable
 
         def mapping(status: int) -> int:
             return table.get(status, default_close_code(status))
@@ -876,7 +912,8 @@ def _close_code_function(close_codes: object) -> Callable[[int], int]:
         except Exception:
             _logger.exception("close_codes raised for status %d; closing with 1008", status)
             return _POLICY_VIOLATION
-        if isinstance(code, bool) or code not in _SENDABLE_CLOSE_CODES:
+        sendable = _sendable(code)
+        if sendable is None:
             _logger.error(
                 "close_codes gave %r for status %d, which cannot be sent (RFC 6455 section "
                 "7.4); closing with 1008",
@@ -884,6 +921,6 @@ def _close_code_function(close_codes: object) -> Callable[[int], int]:
                 status,
             )
             return _POLICY_VIOLATION
-        return code
+        return sendable
 
     return close_code

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import builtins
+import enum
 import logging
 import sys
+import types
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -21,6 +24,7 @@ from asgi_ws_deny import (
     WebSocketGuard,
     default_close_code,
 )
+from asgi_ws_deny import guard as guard_module
 from asgi_ws_deny.testing import handshake
 from tests.helpers import Recorder, forbidden_receive, websocket_scope
 
@@ -151,6 +155,25 @@ async def test_a_check_raising_a_group_of_denied_denies_with_it() -> None:
     group = vars(builtins)["ExceptionGroup"]("checks", [Denied(429)])
     guard = WebSocketGuard(Endpoint(), raising(group))
     assert (await handshake(guard)).status == 429
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are Python 3.11+")
+async def test_a_group_of_the_backport_counts_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python 3.10 has no built-in groups; trio and anyio raise those of the exceptiongroup
+    backport there. This runs the 3.10 lookup, with the built-in type standing in for it."""
+    backport = types.ModuleType("exceptiongroup")
+    backport.BaseExceptionGroup = vars(builtins)["BaseExceptionGroup"]  # type: ignore[attr-defined]
+    monkeypatch.setattr(guard_module, "_EXCEPTION_GROUP", None)
+    monkeypatch.setitem(sys.modules, "exceptiongroup", backport)
+    group = vars(builtins)["ExceptionGroup"]("checks", [Denied(429)])
+    assert (await handshake(WebSocketGuard(Endpoint(), raising(group)))).status == 429
+
+    async def accepts_then_raises(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        raise group
+
+    assert (await handshake(WebSocketGuard(accepts_then_raises))).close_code == 4429
 
 
 async def test_the_error_denial_is_configurable() -> None:
@@ -344,6 +367,10 @@ async def test_the_browser_policy_stops_when_the_client_left() -> None:
 # --- Close codes ----------------------------------------------------------------------------
 
 
+class CloseCode(enum.IntEnum):
+    POLICY = 1008
+
+
 def raise_lookup(status: int) -> int:
     raise LookupError(status)
 
@@ -357,6 +384,11 @@ def raise_lookup(status: int) -> int:
         pytest.param(lambda status: 3000 + status, 401, 3401, False, id="callable"),
         pytest.param(lambda status: 1006, 401, 1008, True, id="callable-unsendable"),
         pytest.param(lambda status: True, 401, 1008, True, id="callable-bool"),
+        pytest.param(lambda status: 4401.0, 401, 1008, True, id="callable-float"),
+        pytest.param(lambda status: Decimal(4401), 401, 1008, True, id="callable-decimal"),
+        pytest.param(lambda status: [4401], 401, 1008, True, id="callable-unhashable"),
+        pytest.param({401: CloseCode.POLICY}, 401, 1008, False, id="mapping-intenum"),
+        pytest.param(lambda status: CloseCode.POLICY, 401, 1008, False, id="callable-intenum"),
         pytest.param(raise_lookup, 401, 1008, True, id="callable-raises"),
     ],
 )
@@ -369,6 +401,7 @@ async def test_close_codes(
     with caplog.at_level(logging.ERROR, logger="asgi_ws_deny"):
         result = await handshake(guard)
     assert result.close_code == code
+    assert type(result.close_code) is int  # servers pack it as a 16-bit integer
     assert bool(caplog.records) is logged
 
 
@@ -405,6 +438,8 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
         pytest.param({"close_codes": {403: 999}}, "cannot be sent", id="code-999"),
         pytest.param({"close_codes": {403: 5000}}, "cannot be sent", id="code-5000"),
         pytest.param({"close_codes": {403: True}}, "cannot be sent", id="code-bool"),
+        pytest.param({"close_codes": {403: 4403.0}}, "cannot be sent", id="code-float"),
+        pytest.param({"close_codes": {403: [4403]}}, "cannot be sent", id="code-unhashable"),
         pytest.param({"close_codes": 4403}, "mapping or a callable", id="codes-int"),
     ],
 )

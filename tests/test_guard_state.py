@@ -151,6 +151,22 @@ async def test_a_response_start_needs_a_final_status(status: object) -> None:
     assert [m.get("status") for m in server.messages] == [500, None]
 
 
+@pytest.mark.parametrize("status", [200, 204, 299])
+async def test_a_2xx_response_start_over_http2_is_refused(status: int) -> None:
+    """Over HTTP/2 a 2xx answer opens the tunnel (RFC 8441 section 5): it would admit."""
+    server = Recorder()
+    start = {**START, "status": status}
+    with pytest.raises(InvalidDenialError, match="RFC 8441"):
+        await WebSocketGuard(sending([start]))(
+            websocket_scope(http_version="2"), forbidden_receive, server
+        )
+    assert [m.get("status") for m in server.messages] == [500, None]
+    # Over HTTP/1.1 the same start is a denial, passed on.
+    server = Recorder()
+    await WebSocketGuard(sending([start, FINAL]))(websocket_scope(), forbidden_receive, server)
+    assert [m.get("status") for m in server.messages] == [status, None]
+
+
 async def test_an_app_that_swallows_the_error_is_still_answered() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         with contextlib.suppress(HandshakeStateError):
