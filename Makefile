@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONSTRAINTS := conformance/constraints.txt
 
-.PHONY: help install test lint typecheck pytest conformance conformance-latest bench soak docs clean
+.PHONY: help install test lint typecheck pytest pythons conformance conformance-latest bench soak docs clean
 
 help:
 	@echo "make test          lint, type-check and run every test"
@@ -17,6 +17,7 @@ help:
 	@echo "make conformance-latest   the same against the newest releases (own venv)"
 	@echo "make lint          ruff check and ruff format --check"
 	@echo "make typecheck     mypy --strict"
+	@echo "make pythons       the package's own tests on Python $(OTHER_PYTHONS) too"
 	@echo "make docs          build the documentation site into site/ (strict)"
 	@echo "make bench         benchmarks: in process and on every server (bench/results.json)"
 	@echo "make soak          the full soak, load and fault tests"
@@ -49,8 +50,34 @@ pytest: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
+# The package runs on every Python from 3.10: its own tests (the core, the guard, the checks, the
+# harness, vendoring; no servers and no frameworks' test clients, whose quirks differ from one
+# Python to the next) run on each other one through pyenv, in a venv of its own. A missing Python
+# is an error, never a skip.
+OTHER_PYTHONS := 3.10 3.11 3.13
+UNIT_TESTS := tests/test_core_deny.py tests/test_core_messages.py tests/test_core_properties.py \
+	tests/test_core_validation.py tests/test_injection.py tests/test_robustness.py \
+	tests/test_guard.py tests/test_guard_state.py tests/test_guard_properties.py \
+	tests/test_denied.py tests/test_checks.py tests/test_origin.py tests/test_ratelimit.py \
+	tests/test_testing.py tests/test_package.py tests/test_vendor.py
+UNIT_EXTRAS := pytest hypothesis trio asgiref h11 idna
+
+.venv-%/.installed: pyproject.toml $(CONSTRAINTS)
+	test -x .venv-$*/bin/python || PYENV_VERSION=$* python$* -m venv .venv-$* \
+		|| { echo "Python $* is needed for make pythons (pyenv install $*)" >&2; exit 1; }
+	.venv-$*/bin/python -m pip install --quiet --upgrade pip
+	.venv-$*/bin/python -m pip install --quiet -c $(CONSTRAINTS) \
+		-e '.[testing,ratelimit,frameworks]' $(UNIT_EXTRAS)
+	touch $@
+
+pythons: $(foreach version,$(OTHER_PYTHONS),.venv-$(version)/.installed)
+	for version in $(OTHER_PYTHONS); do \
+		echo "Python $$version:"; \
+		.venv-$$version/bin/python -m pytest -q -p no:cacheprovider $(UNIT_TESTS) || exit 1; \
+	done
+
 # pytest runs last so that its summary is the closing line.
-test: lint typecheck docs pytest
+test: lint typecheck docs pythons pytest
 
 # The server matrix (conformance/README.md): pytest-xdist, a group per server variant; prints the
 # progress, the matrix and the wall time, writes conformance/results/ and docs/support-matrix.md.
@@ -84,4 +111,4 @@ soak: $(STAMP)
 	ASGI_WS_DENY_SOAK=1 $(BIN)/python -m pytest tests/test_soak.py tests/test_load.py tests/test_faults.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) $(foreach version,$(OTHER_PYTHONS),.venv-$(version)) .pytest_cache .mypy_cache .ruff_cache build dist

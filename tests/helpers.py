@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import builtins
+import importlib
+import sys
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from asgi_ws_deny import EXTENSION
+
+# Built in from Python 3.11; on 3.10 trio and anyio raise the groups of the exceptiongroup
+# backport, which trio installs there. Looked up at run time for the type checker's sake.
+_ExceptionGroup: type[Exception] = (
+    vars(builtins)["ExceptionGroup"]
+    if sys.version_info >= (3, 11)
+    else importlib.import_module("exceptiongroup").ExceptionGroup
+)
+
+
+def exception_group(*errors: Exception, message: str = "task group") -> Exception:
+    """An exception group of ``errors``, as a task group raises it on this Python."""
+    group: Exception = _ExceptionGroup(message, list(errors))
+    return group
 
 
 def websocket_scope(*, extension: bool = True, **overrides: Any) -> dict[str, Any]:

@@ -6,7 +6,6 @@ Token cases are a table: the check's sources, the request, and the status (None:
 
 from __future__ import annotations
 
-import builtins
 import functools
 import logging
 import subprocess
@@ -28,6 +27,7 @@ from asgi_ws_deny.checks import (
 )
 from asgi_ws_deny.testing import HandshakeResult, handshake
 from tests.checks_support import Endpoint, view
+from tests.helpers import exception_group
 
 pytestmark = pytest.mark.anyio
 
@@ -219,11 +219,9 @@ async def test_a_validator_may_raise_denied() -> None:
     assert (result.status, result.json()) == (403, {"error": "insufficient_scope"})
 
 
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are Python 3.11+")
 async def test_a_validator_may_raise_denied_in_a_group() -> None:
     async def validate(token: str) -> bool:
-        # Looked up at run time: the type checker targets Python 3.10, which lacks it.
-        raise vars(builtins)["ExceptionGroup"]("lookups", [Denied(403)])
+        raise exception_group(Denied(403))
 
     result = await run(TokenCheck(validate), headers=[("authorization", f"Bearer {TOKEN}")])
     assert result.status == 403

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import logging
 import pickle
-import sys
 from typing import Any
 
 import pytest
@@ -21,7 +19,7 @@ from asgi_ws_deny import (
     WebSocketGuard,
 )
 from asgi_ws_deny.testing import handshake
-from tests.helpers import Recorder, forbidden_receive, websocket_scope
+from tests.helpers import Recorder, exception_group, forbidden_receive, websocket_scope
 
 pytestmark = pytest.mark.anyio
 
@@ -30,15 +28,6 @@ CLOSE = {"type": "websocket.close", "code": 1000, "reason": ""}
 START = {"type": "websocket.http.response.start", "status": 418, "headers": []}
 PART = {"type": "websocket.http.response.body", "body": b"part", "more_body": True}
 FINAL = {"type": "websocket.http.response.body", "body": b"", "more_body": False}
-
-
-def exception_group(*errors: Exception) -> Exception:
-    # Looked up at run time: the type checker targets Python 3.10, which lacks it.
-    group: Exception = vars(builtins)["ExceptionGroup"]("task group", list(errors))
-    return group
-
-
-NEEDS_GROUPS = pytest.mark.skipif(sys.version_info < (3, 11), reason="Python 3.11+")
 
 
 # --- The exception --------------------------------------------------------------------------
@@ -170,7 +159,6 @@ CONVERSIONS = [
         None,
         None,
         id="denied-in-a-group",
-        marks=NEEDS_GROUPS,
     ),
     pytest.param(
         [lambda: exception_group(exception_group(Denied(429)), Denied(401))],
@@ -180,7 +168,6 @@ CONVERSIONS = [
         None,
         None,
         id="denied-in-nested-groups",
-        marks=NEEDS_GROUPS,
     ),
 ]
 
@@ -299,7 +286,6 @@ async def test_an_error_before_accept_denies_500_then_reaches_the_server() -> No
     ]
 
 
-@NEEDS_GROUPS
 async def test_a_group_with_other_errors_is_an_error() -> None:
     group = exception_group(Denied(404), ValueError("boom"))
     server = Recorder()
