@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import anyio
 import pytest
 from quart import Quart, websocket
 from quart.testing import WebsocketResponseError
@@ -136,6 +137,106 @@ async def test_one_body_passes_everything_else_through() -> None:
 
 async def _never() -> dict[str, Any]:
     raise AssertionError("not called")  # pragma: no cover
+
+
+class BlockingServer:
+    """A server whose ``receive()`` gives ``websocket.connect``, then blocks until ``release``,
+    as some servers do after a denial; it records whether a blocked call was cancelled."""
+
+    def __init__(self, *, extension: bool = True) -> None:
+        self.scope = websocket_scope(extension=extension, path="/ws", raw_path=b"/ws")
+        self.send = Recorder()
+        self.connected = False
+        self.blocked = asyncio.Event()
+        self.release = asyncio.Event()
+        self.cancelled = 0
+
+    async def receive(self) -> dict[str, Any]:
+        if not self.connected:
+            self.connected = True
+            return {"type": "websocket.connect"}
+        self.blocked.set()
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        return {"type": "websocket.receive", "bytes": None, "text": "hi"}
+
+
+def reading_like_quart_0_23(
+    server: BlockingServer, heard: list[Any], *answer: dict[str, Any]
+) -> Any:
+    """An app that reads ``receive()`` in a task of its own until ``websocket.disconnect``, as
+    Quart 0.23 does, and answers with ``answer`` while that task waits; ``heard`` gets what
+    the reader received."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        async def reader() -> None:
+            while True:
+                event = await receive()
+                heard.append(event)
+                if event["type"] == "websocket.disconnect":
+                    return
+
+        task = asyncio.ensure_future(reader())
+        await server.blocked.wait()  # the reader waits in the server's receive()
+        for message in answer:
+            await send(message)
+        await task
+
+    return app
+
+
+DENIAL_IN_CHUNKS = (
+    {"type": "websocket.http.response.start", "status": 403, "headers": []},
+    {"type": "websocket.http.response.body", "body": b"no", "more_body": True},
+    {"type": "websocket.http.response.body", "body": b"", "more_body": False},
+)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("extension", "answer"),
+    [
+        pytest.param(True, DENIAL_IN_CHUNKS, id="response"),
+        pytest.param(False, ({"type": "websocket.close", "code": 1000},), id="close-before-accept"),
+    ],
+)
+async def test_after_a_denial_the_app_hears_a_disconnect(
+    extension: bool, answer: tuple[dict[str, Any], ...]
+) -> None:
+    server = BlockingServer(extension=extension)
+    heard: list[Any] = []
+    app = reading_like_quart_0_23(server, heard, *answer)
+    with anyio.fail_after(5):  # a guard against a hang, not a wait: the app returns at once
+        await one_body(app)(server.scope, server.receive, server.send)
+    assert heard == [
+        {"type": "websocket.connect"},
+        {"type": "websocket.disconnect", "code": 1006, "reason": ""},
+    ]
+    assert server.cancelled == 1
+    assert server.send.messages[-1]["type"] in ("websocket.http.response.body", "websocket.close")
+
+
+@pytest.mark.anyio
+async def test_after_an_accept_a_waiting_receive_gets_the_message() -> None:
+    server = BlockingServer()
+    accept = {"type": "websocket.accept", "subprotocol": None, "headers": []}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert await receive() == {"type": "websocket.connect"}
+        waiting = asyncio.ensure_future(receive())
+        await server.blocked.wait()  # it waits in the server's receive() before the accept
+        await send(accept)
+        server.release.set()
+        assert await waiting == {"type": "websocket.receive", "bytes": None, "text": "hi"}
+        await send({"type": "websocket.close", "code": 1000, "reason": ""})
+
+    with anyio.fail_after(5):
+        await one_body(app)(server.scope, server.receive, server.send)
+    assert server.cancelled == 0
+    assert [m["type"] for m in server.send.messages] == ["websocket.accept", "websocket.close"]
 
 
 @pytest.mark.anyio

@@ -21,11 +21,19 @@ and one body, the sequence every server handles. Quart has already accepted when
 after ``accept()``; it then ignores the response and closes with 1000, so close with a code of
 your own (``await websocket.close(4403, "reason")``) there instead.
 
+Quart 0.23 (Python 3.13) keeps reading ``receive()`` until ``websocket.disconnect`` arrives,
+after a denial too, and servers disagree about what ``receive()`` does then (it returns at once
+on one, blocks on another, never returns on a third): a denied connection could hold its
+application forever. `one_body` therefore answers a ``receive()`` that is still waiting when the
+handshake is denied, and any later one, with ``websocket.disconnect`` (code 1006, as the client
+saw no close frame); the server's own ``receive()`` is cancelled.
+
 Quart runs on asyncio only.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -40,6 +48,8 @@ __all__ = ("add_error_handler", "denial_response", "denied_handler", "one_body")
 
 _START = "websocket.http.response.start"
 _BODY = "websocket.http.response.body"
+_ACCEPT = "websocket.accept"
+_CLOSE = "websocket.close"
 
 
 def denial_response(denial: _deny.Denial) -> Response:
@@ -78,7 +88,8 @@ def one_body(app: _App) -> _App:
     2.8 raises on the first chunk and answers 403). Around Quart's ASGI app
     (``app.asgi_app = one_body(app.asgi_app)``) this gathers the chunks and sends the response
     through the core `deny`: a start with its ``content-length`` checked against the body, then
-    one final body. Every other message passes through untouched.
+    one final body. Every other message passes through untouched. Once the handshake is denied,
+    ``receive()`` gives the application ``websocket.disconnect`` (see the module documentation).
     """
 
     async def wrapped(scope: _deny.Scope, receive: _deny.Receive, send: _deny.Send) -> None:
@@ -87,9 +98,11 @@ def one_body(app: _App) -> _App:
             return
         start: Mapping[str, Any] | None = None
         chunks: list[bytes] = []
+        accepted = False
+        refused = asyncio.Event()
 
         async def gathering_send(message: Any) -> None:
-            nonlocal start
+            nonlocal start, accepted
             kind = message.get("type") if isinstance(message, Mapping) else None
             if kind == _START and start is None:
                 start = message
@@ -99,10 +112,39 @@ def one_body(app: _App) -> _App:
                     denial = _deny.Denial(
                         start.get("status", 200), start.get("headers", ()), b"".join(chunks)
                     )
-                    await _deny.deny(scope, send, denial)
+                    try:
+                        await _deny.deny(scope, send, denial)
+                    finally:
+                        refused.set()
             else:
+                if kind == _ACCEPT:
+                    accepted = True
+                elif kind == _CLOSE and not accepted:
+                    refused.set()  # a close before accept: the server answers 403
                 await send(message)
 
-        await app(scope, receive, gathering_send)
+        async def receiving() -> Any:
+            if refused.is_set():
+                return _DISCONNECTED
+            if accepted:
+                return await receive()
+            # Undecided: the server's receive() races a refusal. After an accept it delivers
+            # the first message as usual; after a denial it is cancelled.
+            message = asyncio.ensure_future(receive())
+            refusal = asyncio.ensure_future(refused.wait())
+            try:
+                await asyncio.wait((message, refusal), return_when=asyncio.FIRST_COMPLETED)
+                return await message if message.done() else _DISCONNECTED
+            finally:
+                refusal.cancel()
+                if not message.done():
+                    message.cancel()
+
+        await app(scope, receiving, gathering_send)
 
     return wrapped
+
+
+# What the application hears after a denial: the client saw no close frame (RFC 6455 section
+# 7.1.5: 1006).
+_DISCONNECTED = {"type": "websocket.disconnect", "code": 1006, "reason": ""}
