@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import inspect
 import ipaddress
-import json
 import logging
 import math
 import re
@@ -622,6 +621,15 @@ def _name(function: object) -> str:
 # --- Rate limits ------------------------------------------------------------------------------
 
 
+def _without_password(uri: str) -> str:
+    """``uri`` with the password of its user information, if any, replaced by ``***``."""
+    scheme, sep, rest = uri.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return uri
+    return f"{scheme}://{userinfo.partition(':')[0]}:***@{host}"
+
+
 def client_host(handshake: Handshake) -> str:
     """The default rate-limit key: the client's IP address as the server reports it.
 
@@ -712,10 +720,13 @@ class RateLimitCheck:
         if not isinstance(namespace, str) or not namespace:
             raise InvalidCheckError(f"namespace must be a non-empty str, got {namespace!r}")
         if isinstance(storage, str):
+            uri = storage
             try:
-                storage = limits.storage.storage_from_string(storage)
+                storage = limits.storage.storage_from_string(uri)
             except limits.errors.ConfigurationError as exc:
-                raise InvalidCheckError(f"storage: {exc}") from None
+                # limits quotes the URI, which may carry a password.
+                message = str(exc).replace(uri, _without_password(uri))
+                raise InvalidCheckError(f"storage: {message}") from None
         self.limit = limit
         self.key = key
         self.namespace = namespace
@@ -826,9 +837,10 @@ class SubprotocolCheck:
     def __call__(self, handshake: Handshake) -> CheckResult:
         if any(offered in self.supported for offered in handshake.subprotocols):
             return None
+        # How many, never which: a client may offer a token as a subprotocol ("bearer.<token>").
         _logger.debug(
-            "WebSocket subprotocols %s refused on %r",
-            json.dumps(handshake.subprotocols),
+            "WebSocket handshake offering %d subprotocol(s), none of them supported, refused on %r",
+            len(handshake.subprotocols),
             handshake.path,
         )
         return self.denial

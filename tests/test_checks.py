@@ -366,6 +366,16 @@ async def test_subprotocols(offered: tuple[str, ...], admitted: bool) -> None:
     }
 
 
+async def test_a_refused_subprotocol_is_never_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """A client may offer its token as a subprotocol ("bearer.<token>"), as docs/security.md
+    suggests: the refusal says how many were offered, never which."""
+    with caplog.at_level(logging.DEBUG, logger="asgi_ws_deny"):
+        result = await run(SUBPROTOCOLS, subprotocols=("chat.v1", "bearer.S3CRET"))
+    assert result.status == 400
+    assert "offering 2 subprotocol(s)" in caplog.text
+    assert "S3CRET" not in caplog.text
+
+
 async def test_a_subprotocol_denial_can_be_replaced() -> None:
     check = SubprotocolCheck("v2", denial=Denial.text(426, "upgrade your client"))
     result = await run(check, subprotocols=("v1",))

@@ -305,6 +305,23 @@ async def test_denied_in_an_http_view_is_the_same_response() -> None:
     assert response.headers.getlist("set-cookie") == ["a=1", "b=2"]
 
 
+@pytest.mark.anyio
+async def test_denial_response_keeps_header_bytes_or_refuses() -> None:
+    """Quart sends header values as UTF-8: a UTF-8 value goes out as given, another is refused
+    rather than changed."""
+    denial = Denial(401, [("x-note", "café".encode())], b"no")
+    app = Quart(__name__)
+
+    @app.websocket("/ws")
+    async def view() -> Any:
+        return denial_response(denial)
+
+    start = (await drive(one_body(app)))[0]
+    assert start["headers"] == [(b"x-note", b"caf\xc3\xa9"), (b"content-length", b"2")]
+    with pytest.raises(InvalidDenialError, match="not UTF-8"):
+        denial_response(Denial(401, [("x-note", b"caf\xe9")]))
+
+
 def test_denial_response_takes_only_a_denial() -> None:
     with pytest.raises(InvalidDenialError):
         denial_response(403)  # type: ignore[arg-type]

@@ -429,6 +429,49 @@ async def test_an_application_handler_makes_the_websocket_response_too() -> None
         assert (result.status, result.body) == (418, body)
 
 
+@pytest.mark.anyio
+async def test_a_handler_for_fastapis_http_exception_is_wrapped_too() -> None:
+    """FastAPI's HTTPException subclasses Starlette's, and Starlette picks the handler of the
+    most specific class: one registered for it must answer websockets portably too."""
+    app = FastAPI()
+
+    @app.exception_handler(FastAPIHTTPException)
+    async def teapot(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("teapot", 418)
+
+    @app.websocket("/ws")
+    async def endpoint(websocket: WebSocket) -> None:
+        if "x-accept-first" in websocket.headers:
+            await websocket.accept()
+        raise FastAPIHTTPException(401, "no")
+
+    contrib.add_exception_handlers(app)
+    result = await handshake(app, "/ws")
+    assert (result.status, result.body) == (418, b"teapot")
+    assert (await handshake(app, "/ws", extension=False)).status == 403
+    after_accept = await handshake(app, "/ws", headers={"x-accept-first": "1"})
+    assert (after_accept.accepted, after_accept.close_code) == (True, 4401)
+
+
+@pytest.mark.anyio
+async def test_a_handler_that_answered_the_websocket_itself_is_left_alone() -> None:
+    async def closing(conn: Any, exc: Exception) -> None:
+        if isinstance(conn, WebSocket):
+            await conn.close(4001)
+
+    async def endpoint(websocket: WebSocket) -> None:
+        raise HTTPException(401, "no")
+
+    app = Starlette(
+        routes=[WebSocketRoute("/ws", endpoint)], exception_handlers={HTTPException: closing}
+    )
+    contrib.add_exception_handlers(app)
+    contrib.add_exception_handlers(app)  # twice: the second wraps the first
+    result = await handshake(app, "/ws")
+    assert result.status == 403
+    assert [m["type"] for m in result.messages] == ["websocket.close"]
+
+
 class Endpoint(WebSocketEndpoint):
     async def on_connect(self, websocket: WebSocket) -> None:
         if "x-user" not in websocket.headers:
@@ -586,6 +629,13 @@ async def test_check_handshake_fails_closed(
     assert (result.status, result.body, reached) == (500, b"", [])
     assert logged in caplog.text
     assert b"secret" not in result.body
+
+
+@pytest.mark.anyio
+async def test_check_handshake_takes_a_list_of_checks_as_the_guard_does() -> None:
+    app, reached = fastapi_with([lambda handshake: None, refuse_sync])
+    result = await handshake(app, "/ws")
+    assert (result.status, result.body, reached) == (403, b"no", [])
 
 
 @pytest.mark.anyio

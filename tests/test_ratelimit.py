@@ -152,6 +152,17 @@ def test_without_limits_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatc
         RateLimitCheck("1/minute")
 
 
+@pytest.mark.parametrize(
+    "uri",
+    ["rediss+x://user:hunter2@db.internal:6379", "nowhere://:hunter2@127.0.0.1:1/0"],
+)
+def test_a_bad_storage_uri_is_refused_without_its_password(uri: str) -> None:
+    with pytest.raises(InvalidCheckError, match="unknown storage scheme") as refused:
+        RateLimitCheck("1/minute", storage=uri)
+    assert "hunter2" not in str(refused.value)
+    assert ":***@" in str(refused.value)
+
+
 def test_repr_never_shows_the_storage_uri() -> None:
     check = RateLimitCheck("5/minute", storage="redis://:hunter2@127.0.0.1:1/0")
     assert "hunter2" not in repr(check)

@@ -14,7 +14,8 @@ that lets `Denied` raised while Falcon handles a WebSocket (in ``process_request
 `WebSocketGuard` around it, which denies with the `Denied`'s response where the server lists the
 denial-response extension and with 403 elsewhere (before accept; after ``accept()`` it closes
 with ``4000 + status``). A ``check`` given to `guard` runs before Falcon sees the connection at
-all. An HTTP request that raises `Denied` is answered with its status, headers and body.
+all. An HTTP request that raises `Denied` is answered with its status, headers and body (Falcon
+adds its default media type where the denial has no ``content-type``).
 
 Falcon's own ``HTTPError`` keeps Falcon's behaviour (403, close code ``3000 + status``).
 """

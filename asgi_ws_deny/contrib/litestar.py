@@ -12,6 +12,9 @@ raised there reaches a middleware outside. So a denial is sent, not raised:
   403 elsewhere), then marks the socket disconnected: Litestar's own ``send`` and ``receive``
   then raise ``WebSocketDisconnect`` instead of reaching the server after the denial, where
   ``receive()`` returns at once on one server, blocks on another and never returns on a third.
+  Return from the handler after it: an exception raised after the denial still reaches
+  Litestar's exception handling, which sends ``websocket.close`` with the raw ASGI ``send``,
+  after the denial, and the server reports that as an error.
 - To refuse before the handler runs, put `WebSocketGuard` with a check in the route's (or the
   app's) ``middleware``: Litestar runs it outside its exception handling, so the check's
   `Denial` is sent as it is.

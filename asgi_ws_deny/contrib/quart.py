@@ -56,7 +56,8 @@ def denial_response(denial: _deny.Denial) -> Response:
     """A Quart ``Response`` with exactly the status, headers and body of ``denial``.
 
     Return it from a websocket view before ``accept()`` to deny the handshake; from an HTTP
-    view it is an ordinary response.
+    view it is an ordinary response. Raises `InvalidDenialError` for a header value that is not
+    UTF-8, which Quart would change when it sends it.
     """
     if not isinstance(denial, _deny.Denial):
         raise _deny.InvalidDenialError(f"expected a Denial, got {type(denial).__name__}")
@@ -64,7 +65,16 @@ def denial_response(denial: _deny.Denial) -> Response:
     # Only the denial's own headers: Quart would otherwise add a default content-type.
     response.headers.clear()
     for name, value in denial.headers:
-        response.headers.add(name.decode("latin-1"), value.decode("latin-1"))
+        # Quart encodes header values as UTF-8 when it sends them: only a value that is UTF-8
+        # comes out as the same bytes.
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _deny.InvalidDenialError(
+                f"header {name.decode('latin-1')!r} value {value!r} is not UTF-8, and Quart "
+                "sends header values as UTF-8: it would change on the way out"
+            ) from None
+        response.headers.add(name.decode("latin-1"), text)
     return response
 
 

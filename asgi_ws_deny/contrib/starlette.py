@@ -12,8 +12,9 @@ accepted. This module puts the core's choice in between:
 - `deny` turns a status, a `Denial` or any Starlette ``Response`` (streaming and file responses
   included, their body collected first) into one validated `Denial` and sends it with `deny`'s
   fallback: the response where the extension is listed, ``websocket.close`` (403) elsewhere.
-- `add_exception_handlers` registers handlers for ``HTTPException`` (Starlette's and FastAPI's,
-  one class) and `Denied` that answer by the endpoint's handshake state (see below).
+- `add_exception_handlers` registers handlers for ``HTTPException`` (Starlette's, and any
+  subclass with a handler of its own, such as FastAPI's) and `Denied` that answer by the
+  endpoint's handshake state (see below).
 - `check_handshake` makes a FastAPI dependency of a guard check, so one route can run the same
   check as `WebSocketGuard` would for the whole application.
 
@@ -50,7 +51,7 @@ import contextlib
 import functools
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 from starlette.applications import Starlette
@@ -63,6 +64,7 @@ from starlette.types import ExceptionHandler, Message
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from asgi_ws_deny import _deny
+from asgi_ws_deny.checks import AllOf
 from asgi_ws_deny.contrib._common import as_denial, close_reason, phrase
 from asgi_ws_deny.guard import (
     Check,
@@ -222,7 +224,16 @@ async def _answer(
     """Answer an exception raised in a websocket endpoint, by the handshake's state."""
     state = websocket.application_state
     if state is WebSocketState.CONNECTING:
-        await deny(websocket, await make_denial(), fallback=fallback)
+        denial = await make_denial()
+        if websocket.application_state is not WebSocketState.CONNECTING:
+            # The application's own handler answered the handshake itself (closed it, say).
+            _logger.debug(
+                "%s was answered by the application's handler on %r; nothing more to send",
+                type(raised).__name__,
+                websocket.scope.get("path"),
+            )
+            return
+        await deny(websocket, denial, fallback=fallback)
     elif state is WebSocketState.CONNECTED:
         # WebSocketDisconnect: the client left first, and there is nobody to tell.
         with contextlib.suppress(WebSocketDisconnect):
@@ -341,16 +352,25 @@ def add_exception_handlers(app: Starlette, *, fallback: _deny.Fallback = "close"
 
     Registers `http_exception_handler` (wrapping the ``HTTPException`` handler ``app`` already
     has: FastAPI's, or one of yours, so HTTP responses do not change) and `denied_handler`.
-    Call it while setting the application up, before it serves: Starlette reads its handlers
-    once, when it builds its middleware stack. A handler registered for a status code
+    A handler ``app`` has for a subclass of ``HTTPException`` (``fastapi.HTTPException`` is
+    one) is wrapped too: Starlette picks the handler of the most specific class. Call it after
+    registering your own handlers, and before the application serves: Starlette reads its
+    handlers once, when it builds its middleware stack. A handler registered for a status code
     (``app.add_exception_handler(404, ...)``) still takes precedence for that status, as
     Starlette always gives it.
     """
+    handlers: list[tuple[type[Exception], Callable[..., Any]]] = [
+        (exception, http_exception_handler(previous, fallback=fallback))
+        for exception, previous in list(app.exception_handlers.items())
+        if isinstance(exception, type)
+        and issubclass(exception, HTTPException)
+        and exception is not HTTPException
+    ]
     previous = app.exception_handlers.get(HTTPException)
-    handlers = (
+    handlers += [
         (HTTPException, http_exception_handler(previous, fallback=fallback)),
         (Denied, denied_handler(fallback=fallback)),
-    )
+    ]
     for exception, handler in handlers:
         # Starlette types its handlers as one of HTTP's or WebSocket's; this one serves both.
         app.add_exception_handler(exception, cast(ExceptionHandler, handler))
@@ -360,7 +380,10 @@ def add_exception_handlers(app: Starlette, *, fallback: _deny.Fallback = "close"
 
 
 def check_handshake(
-    check: Check, *, fallback: _deny.Fallback = "close", error_denial: _deny.Denial | None = None
+    check: Check | Sequence[Check],
+    *,
+    fallback: _deny.Fallback = "close",
+    error_denial: _deny.Denial | None = None,
 ) -> Callable[[WebSocket], Awaitable[None]]:
     """A FastAPI dependency that runs a guard ``check`` and denies before the endpoint runs.
 
@@ -375,6 +398,8 @@ def check_handshake(
     quiet, since the handshake is already answered. Without either, the client still gets the
     denial and the server logs the exception.
     """
+    if isinstance(check, (list, tuple)):
+        check = AllOf(*check)  # as WebSocketGuard takes them: in order, the first refusal wins
     if not callable(check):
         raise _deny.InvalidDenialError(f"check must be callable, got {check!r}")
     failure = error_denial if error_denial is not None else _deny.Denial(500)
