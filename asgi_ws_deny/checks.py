@@ -77,6 +77,7 @@ __all__ = (
     "TokenValidator",
     "TokenValidatorError",
     "client_host",
+    "client_network",
 )
 
 _logger = logging.getLogger("asgi_ws_deny.checks")
@@ -437,7 +438,9 @@ class TokenCheck:
       to their access logs: prefer the other sources.
 
     An empty cookie or query value counts as absent (a cleared cookie). Several sources that
-    carry *different* tokens are refused rather than one chosen over the other.
+    carry *different* tokens are refused rather than one chosen over the other, and so are
+    different values of one cookie (a sibling subdomain may set a second cookie of the same
+    name), query parameter or subprotocol prefix.
 
     Refusals, each with ``content-type: application/json`` and a ``www-authenticate`` challenge
     (RFC 6750 section 3):
@@ -536,9 +539,13 @@ class TokenCheck:
             if tokens:
                 found["subprotocol"] = tokens.pop()
         if self.cookie is not None:
-            value = handshake.cookies.get(self.cookie, "")
-            if value:
-                found["cookie"] = value
+            cookies = _cookie_values(handshake, self.cookie)
+            if len(cookies) > 1:
+                # A sibling subdomain can set a second cookie of the same name (cookie
+                # tossing): neither is chosen.
+                raise _Malformed("several cookie tokens")
+            if cookies:
+                found["cookie"] = cookies.pop()
         if self.query is not None:
             given = {value for value in handshake.query.getall(self.query) if value}
             if len(given) > 1:
@@ -612,6 +619,17 @@ class TokenCheck:
         return f"{type(self).__name__}({_name(self.validate)}, {', '.join(sources)})"
 
 
+def _cookie_values(handshake: Handshake, name: str) -> set[str]:
+    """Every non-empty value the request gives cookie ``name`` (RFC 6265 section 5.4)."""
+    values = set()
+    for header in handshake.headers.getall("cookie"):
+        for pair in header.split(";"):
+            key, sep, value = pair.partition("=")
+            if sep and key.strip() == name and value.strip():
+                values.add(value.strip())
+    return values
+
+
 def _name(function: object) -> str:
     # A name, never a repr: the repr of a partial or a bound object may show a signing key.
     name = getattr(function, "__qualname__", None) or type(function).__qualname__
@@ -639,6 +657,23 @@ def client_host(handshake: Handshake) -> str:
     """
     client = handshake.client
     return str(client[0]) if client is not None else "unknown"
+
+
+def client_network(handshake: Handshake) -> str:
+    """A rate-limit key for IPv6 clients: their /64 network, else the address (`client_host`).
+
+    One IPv6 client usually holds a whole /64 (RFC 4291 section 2.5.1's interface identifiers)
+    and may change address within it at will, so a limit per IPv6 address limits nothing. IPv4
+    addresses, and anything that is not an IP address, are keyed as `client_host` keys them.
+    """
+    host = client_host(handshake)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6 and address.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return host
 
 
 class RateLimitCheck:

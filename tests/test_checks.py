@@ -107,6 +107,18 @@ TOKEN_CASES: list[
     ("cookie-invalid", "/ws", [("cookie", f"session={OTHER}")], (), 401, INVALID),
     ("cookie-cleared", "/ws", [("cookie", "session=")], (), 401, MISSING),
     ("cookie-other-name", "/ws", [("cookie", f"sessionid={TOKEN}")], (), 401, MISSING),
+    # A sibling subdomain can toss in a second cookie of the same name: neither is chosen.
+    ("cookie-two", "/ws", [("cookie", f"session={OTHER}; session={TOKEN}")], (), 400, MALFORMED),
+    (
+        "cookie-two-headers",
+        "/ws",
+        [("cookie", f"session={TOKEN}"), ("cookie", f"session={OTHER}")],
+        (),
+        400,
+        MALFORMED,
+    ),
+    ("cookie-same-twice", "/ws", [("cookie", f"session={TOKEN}; session={TOKEN}")], (), None, None),
+    ("cookie-two-one-empty", "/ws", [("cookie", f"session=; session={TOKEN}")], (), None, None),
     ("query", f"/ws?access_token={TOKEN}", [], (), None, None),
     ("query-same-twice", f"/ws?access_token={TOKEN}&access_token={TOKEN}", [], (), None, None),
     ("query-two", f"/ws?access_token={TOKEN}&access_token={OTHER}", [], (), 400, MALFORMED),

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from asgi_ws_deny import Denial, Handshake, WebSocketGuard
-from asgi_ws_deny.checks import InvalidCheckError, RateLimitCheck, client_host
+from asgi_ws_deny.checks import InvalidCheckError, RateLimitCheck, client_host, client_network
 from asgi_ws_deny.testing import HandshakeResult, handshake
 from tests.checks_support import Endpoint, RedisServer, redis_server, view
 
@@ -101,6 +101,31 @@ async def test_a_key_that_is_not_a_str_fails_closed(caplog: pytest.LogCaptureFix
     check = RateLimitCheck("1/hour", key=lambda handshake: 42)  # type: ignore[arg-type,return-value]
     assert (await attempt(check)).status == 500
     assert "returned int, not str or None" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("client", "key"),
+    [
+        (("2001:db8:1:2:aaaa::1", 1234), "2001:db8:1:2::/64"),
+        (("2001:db8:1:2:bbbb:cccc:dddd:eeee", 1234), "2001:db8:1:2::/64"),
+        (("2001:db8:1:3::1", 1234), "2001:db8:1:3::/64"),
+        (("198.51.100.7", 1234), "198.51.100.7"),
+        (("::ffff:198.51.100.7", 1234), "::ffff:198.51.100.7"),
+        (("/run/app.sock", None), "/run/app.sock"),
+        (None, "unknown"),
+    ],
+    ids=["v6", "v6-same-64", "v6-other-64", "v4", "v4-mapped", "unix", "none"],
+)
+def test_client_network_keys_ipv6_on_its_64(client: Any, key: str) -> None:
+    assert client_network(view(client=client)) == key
+
+
+async def test_client_network_shares_the_budget_of_a_64(namespace: str) -> None:
+    check = RateLimitCheck("1/minute", key=client_network, namespace=namespace)
+    first = await attempt(check, "2001:db8:1:2::1")
+    second = await attempt(check, "2001:db8:1:2::2")
+    other = await attempt(check, "2001:db8:1:3::1")
+    assert (first.accepted, second.status, other.accepted) == (True, 429, True)
 
 
 def test_client_host_is_the_default_key() -> None:
