@@ -171,6 +171,7 @@ class _Connection:
         "request_sent",
         "sock",
         "started",
+        "stream_ended",
         "upgraded",
         "ws_buffer",
     )
@@ -196,6 +197,7 @@ class _Connection:
         self.content_length: int | None = None
         self.decoder: object | None = None
         self.headers_block = b""
+        self.stream_ended = False
         # HTTP/2 only: WebSocket bytes of the stream, a frame may span DATA frames.
         self.ws_buffer = bytearray()
         if protocol == "h2":
@@ -350,10 +352,14 @@ class _Connection:
                 if flags & 0x20:  # PRIORITY: exclusive bit, dependency and weight first
                     payload = payload[5:]
             self.headers_block += payload
+            if flags & _END_STREAM and kind == _H2_HEADERS:
+                # The stream ends with this header block, which CONTINUATION frames may finish
+                # (RFC 9113 section 6.10): the answer is whole only once the block is.
+                self.stream_ended = True
             if flags & _END_HEADERS:
                 self._h2_headers()
-            if flags & _END_STREAM and kind == _H2_HEADERS:
-                self._finish()
+                if self.stream_ended:
+                    self._finish()
         elif kind == _H2_DATA and stream == _STREAM:
             data = _h2_unpad(flags, payload)
             if self.upgraded:

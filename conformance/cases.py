@@ -843,7 +843,9 @@ def run_client_gone_raw(probe: Probe) -> Observation:
     if probe.not_applicable():
         return _na()
     if response is not None:
-        return Observation(crash_or(probe, response), None, response.status, show(response))
+        # The app never reached the point where the client leaves: the case did not run, and a
+        # server that answered without the app (or died) does not meet it.
+        return Observation(crash_or(probe, response), False, response.status, show(response))
     scope = probe.event("scope") or {}
     spec = str(scope.get("spec_version") or "2.0")
     raised = [e for e in events if e["event"] == "send-raised"]

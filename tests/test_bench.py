@@ -10,12 +10,14 @@ import pytest
 
 from bench.__main__ import (
     IN_PROCESS_TARGET,
+    _answered_as_designed,
     _in_process_json,
     _in_process_table,
     _server_guard_json,
+    _statuses,
 )
 from bench.in_process import Comparison
-from bench.load import Exchange, LoadResult
+from bench.load import Exchange, LoadResult, _Connection, _h2_frame
 from bench.on_servers import VariantResult, _mode_run
 
 ARMS = ("raw", "floor", "deny", "deny_denial", "denial_app")
@@ -50,13 +52,20 @@ def test_the_target_is_judged_with_the_serializing_send() -> None:
     assert figures["baseline_disturbed"] is False
 
 
-@pytest.mark.parametrize("arm", ["deny", "deny_denial", "denial_app"])
-def test_one_arm_over_the_target_misses_it(arm: str) -> None:
+@pytest.mark.parametrize(
+    ("arm", "label"),
+    [
+        ("deny", "deny(scope, send, 401, headers, body)"),
+        ("deny_denial", "deny(scope, send, DENIAL)"),
+        ("denial_app", "DENIAL(scope, receive, send)"),
+    ],
+)
+def test_one_arm_over_the_target_misses_it(arm: str, label: str) -> None:
     wire = {"raw": 1000, "floor": 1050, "deny": 1200, "deny_denial": 1200, "denial_app": 1200}
     wire[arm] = 1000 * IN_PROCESS_TARGET + 10
     line = verdict(_in_process_table(results(wire, NOOP)))
-    assert "MISSED by" in line
-    assert line.count(";") == line.split("MISSED by", 1)[1].count(";")  # one arm named
+    missed = line.split("MISSED by ", 1)[1].split(" (added ns:", 1)[0]
+    assert missed == label  # that arm, and only it
     assert ": met" not in line
 
 
@@ -109,3 +118,51 @@ def test_admitted_handshakes_are_recognised(status: int) -> None:
     for mode in ("admit", "admit_guarded"):
         result.runs.append(_mode_run(mode, run_of(100, status), 0.03, 0.0, 1.0, 15.0))
     assert _server_guard_json(result)["admitted"] is True
+
+
+LISTED = {"deny": 401, "deny_denial": 401, "raw": 401, "close": 403, "accept_close": 101}
+FALLBACK = {**LISTED, "deny": 403, "deny_denial": 403, "raw": 403}
+
+
+@pytest.mark.parametrize(
+    ("designed", "wrong", "as_designed"),
+    [
+        (LISTED, {}, True),
+        (FALLBACK, {}, True),
+        ({**LISTED, "accept_close": 200}, {}, True),  # HTTP/2
+        (LISTED, {"deny": 500}, False),  # one round of server errors
+        (LISTED, {"close": 401}, False),
+        (LISTED, {"accept_close": 403}, False),
+        ({**LISTED, "raw": 403}, {}, False),  # the denial paths disagree
+    ],
+    ids=["listed", "fallback", "h2", "deny-500", "close-401", "accept-refused", "disagree"],
+)
+def test_every_answer_must_be_the_designed_one(
+    designed: dict[str, int], wrong: dict[str, int], as_designed: bool
+) -> None:
+    result = VariantResult("server", "1.0")
+    for round_number in range(3):
+        for mode, status in designed.items():
+            if round_number == 2 and mode in wrong:
+                status = wrong[mode]
+            result.runs.append(_mode_run(mode, run_of(100, status), 0.03, 0.0, 1.0, 5.0))
+    statuses = _statuses(result, designed)
+    assert _answered_as_designed(statuses) is as_designed
+    if wrong:
+        ((mode, status),) = wrong.items()
+        assert statuses[mode] == {designed[mode]: 200, status: 100}  # every round counted
+
+
+def test_an_h2_answer_is_whole_only_with_its_whole_header_block() -> None:
+    """A HEADERS frame may end the stream while CONTINUATION frames still carry its block."""
+    import hpack
+
+    block = hpack.Encoder().encode([(":status", "403"), ("content-length", "0")])
+    settings = _h2_frame(0x4, 0, 0, (0x8).to_bytes(2, "big") + (1).to_bytes(4, "big"))
+    connection = _Connection(None, Exchange(0), b"request", "h2")  # type: ignore[arg-type]
+    connection.feed(settings)
+    connection.feed(_h2_frame(0x1, 0x1, 1, block[:2]))  # HEADERS, END_STREAM, no END_HEADERS
+    assert not connection.done
+    connection.feed(_h2_frame(0x9, 0x4, 1, block[2:]))  # CONTINUATION, END_HEADERS
+    assert connection.done
+    assert (connection.exchange.status, connection.exchange.error) == (403, None)
