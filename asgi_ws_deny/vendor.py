@@ -11,6 +11,7 @@ from another copy catches ``ValueError`` and ``RuntimeError`` rather than the cl
 from __future__ import annotations
 
 import keyword
+import sys
 from pathlib import Path
 
 from asgi_ws_deny._version import __version__
@@ -83,6 +84,11 @@ def vendor(dest: str | Path, name: str = "_ws_deny", *, force: bool = False) -> 
     """
     if not name.isidentifier() or keyword.iskeyword(name):
         raise VendorError(f"--name must be a Python module name, got {name!r}")
+    if name in sys.stdlib_module_names:
+        # A top-level copy named json or re would shadow the module the core imports.
+        raise VendorError(
+            f"--name {name!r} is a standard-library module, which the copy would shadow"
+        )
     directory = Path(dest)
     if not directory.is_dir():
         raise VendorError(f"{directory} is not a directory")

@@ -79,6 +79,13 @@ def test_a_bad_module_name_is_refused(tmp_path: Path, name: str) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("name", ["json", "re", "typing", "asyncio"])
+def test_a_standard_library_name_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(VendorError, match="standard-library module"):
+        vendor(tmp_path, name)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_destination_must_be_a_directory(tmp_path: Path) -> None:
     with pytest.raises(VendorError, match="not a directory"):
         vendor(tmp_path / "missing")
