@@ -667,7 +667,10 @@ class WebSocketGuard:
             # checks.py builds on this module, so its AllOf is imported only when asked for.
             from asgi_ws_deny.checks import AllOf
 
-            check = AllOf(*check)
+            try:
+                check = AllOf(*check)
+            except _deny.DenyError as exc:  # checks' InvalidCheckError: an option of the guard's
+                raise _deny.InvalidDenialError(f"check: {exc}") from None
         if check is not None and not callable(check):
             raise _deny.InvalidDenialError(
                 f"check must be callable, a list of checks, or None, got {check!r}"

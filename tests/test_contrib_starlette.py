@@ -638,6 +638,11 @@ async def test_check_handshake_takes_a_list_of_checks_as_the_guard_does() -> Non
     assert (result.status, result.body, reached) == (403, b"no", [])
 
 
+def test_check_handshake_refuses_a_bad_list_as_the_guard_does() -> None:
+    with pytest.raises(InvalidDenialError, match="at least one check"):
+        contrib.check_handshake([])
+
+
 @pytest.mark.anyio
 async def test_check_handshake_without_handlers_still_denies() -> None:
     """The client gets the denial; the Denied that stopped the endpoint reaches the server."""

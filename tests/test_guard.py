@@ -427,6 +427,8 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
     [
         pytest.param({"app": None}, "ASGI callable", id="app"),
         pytest.param({"check": "yes"}, "check must be callable", id="check"),
+        pytest.param({"check": []}, "at least one check", id="check-list-empty"),
+        pytest.param({"check": [print, "no"]}, "each check must be callable", id="check-list"),
         pytest.param({"fallback": "ignore"}, "fallback must be", id="fallback"),
         pytest.param({"browser_policy": "sometimes"}, "browser_policy must be", id="policy"),
         pytest.param({"error_denial": 500}, "error_denial must be a Denial", id="error-denial"),

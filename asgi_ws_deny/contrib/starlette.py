@@ -399,7 +399,11 @@ def check_handshake(
     denial and the server logs the exception.
     """
     if isinstance(check, (list, tuple)):
-        check = AllOf(*check)  # as WebSocketGuard takes them: in order, the first refusal wins
+        # As WebSocketGuard takes them: in order, the first refusal wins.
+        try:
+            check = AllOf(*check)
+        except _deny.DenyError as exc:
+            raise _deny.InvalidDenialError(f"check: {exc}") from None
     if not callable(check):
         raise _deny.InvalidDenialError(f"check must be callable, got {check!r}")
     failure = error_denial if error_denial is not None else _deny.Denial(500)
