@@ -539,7 +539,7 @@ class TokenCheck:
             if tokens:
                 found["subprotocol"] = tokens.pop()
         if self.cookie is not None:
-            cookies = _cookie_values(handshake, self.cookie)
+            cookies = {value for value in handshake.cookies.getall(self.cookie) if value}
             if len(cookies) > 1:
                 # A sibling subdomain can set a second cookie of the same name (cookie
                 # tossing): neither is chosen.
@@ -617,17 +617,6 @@ class TokenCheck:
             if value is not None:
                 sources.append(f"{name}={value!r}")
         return f"{type(self).__name__}({_name(self.validate)}, {', '.join(sources)})"
-
-
-def _cookie_values(handshake: Handshake, name: str) -> set[str]:
-    """Every non-empty value the request gives cookie ``name`` (RFC 6265 section 5.4)."""
-    values = set()
-    for header in handshake.headers.getall("cookie"):
-        for pair in header.split(";"):
-            key, sep, value = pair.partition("=")
-            if sep and key.strip() == name and value.strip():
-                values.add(value.strip())
-    return values
 
 
 def _name(function: object) -> str:

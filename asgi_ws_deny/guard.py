@@ -365,10 +365,10 @@ class Handshake:
 
     Every attribute is derived from the ASGI scope on first use: ``path``, ``root_path``,
     ``query_string`` (raw bytes) and ``query`` (parsed, blank values kept), ``headers``
-    (case-insensitive, repeats kept, decoded as latin-1), ``cookies`` (first value of each name
-    across every ``Cookie`` header), ``origin``, ``client`` and ``server`` (``(host, port)`` or
-    ``None``), ``subprotocols``, ``http_version``, ``scheme``, and ``scope`` itself as a
-    read-only mapping.
+    (case-insensitive, repeats kept, decoded as latin-1), ``cookies`` (across every ``Cookie``
+    header: the first value of each name, ``getall`` for every one), ``origin``, ``client``
+    and ``server`` (``(host, port)`` or ``None``), ``subprotocols``, ``http_version``,
+    ``scheme``, and ``scope`` itself as a read-only mapping.
     """
 
     __slots__ = ("_cache", "_scope")
@@ -442,19 +442,20 @@ class Handshake:
         return cached
 
     @property
-    def cookies(self) -> Mapping[str, str]:
-        """Cookies by name (RFC 6265 section 5.4); the first of a repeated name wins."""
+    def cookies(self) -> MultiMap:
+        """Cookies by name (RFC 6265 section 5.4): ``cookies["a"]`` is the first of a repeated
+        name, ``cookies.getall("a")`` every value in order (a sibling subdomain can add one)."""
         memo = self._memo()
         cached = memo.get("cookies")
         if cached is None:
-            jar: dict[str, str] = {}
+            pairs = []
             for header in self.headers.getall("cookie"):
                 for pair in header.split(";"):
                     name, sep, value = pair.partition("=")
                     name = name.strip()
                     if sep and name:
-                        jar.setdefault(name, value.strip())
-            cached = memo["cookies"] = MappingProxyType(jar)
+                        pairs.append((name, value.strip()))
+            cached = memo["cookies"] = MultiMap(pairs)
         return cached
 
     @property

@@ -476,6 +476,12 @@ def test_cookies(cookie_headers: list[bytes], expected: dict[str, str]) -> None:
     assert dict(handshake_view.cookies) == expected
 
 
+def test_every_value_of_a_repeated_cookie_is_kept() -> None:
+    handshake_view = view(headers=[(b"cookie", b"a=1; b=2"), (b"cookie", b"a=3")])
+    assert handshake_view.cookies["a"] == "1"
+    assert handshake_view.cookies.getall("a") == ("1", "3")
+
+
 @pytest.mark.parametrize(
     ("overrides", "attribute", "expected"),
     [
