@@ -51,9 +51,9 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 # The package runs on every Python from 3.10: its own tests (the core, the guard, the checks, the
-# harness, vendoring; no servers and no frameworks' test clients, whose quirks differ from one
-# Python to the next) run on each other one through pyenv, in a venv of its own. A missing Python
-# is an error, never a skip.
+# harness, vendoring; no ASGI servers and no frameworks' test clients, whose quirks differ from
+# one Python to the next) run on each other one through pyenv, in a venv of its own. A missing
+# Python is an error, never a skip.
 OTHER_PYTHONS := 3.10 3.11 3.13
 UNIT_TESTS := tests/test_core_deny.py tests/test_core_messages.py tests/test_core_properties.py \
 	tests/test_core_validation.py tests/test_injection.py tests/test_robustness.py \

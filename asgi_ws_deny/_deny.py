@@ -133,7 +133,8 @@ Body = bytes | bytearray | memoryview
 
 
 class DenyError(Exception):
-    """Base class of every error asgi-ws-deny raises."""
+    """Base class of the errors asgi-ws-deny raises for misuse: invalid input, a server that
+    lacks the extension (with ``fallback="raise"``), an out-of-order message."""
 
 
 class InvalidDenialError(DenyError, ValueError):

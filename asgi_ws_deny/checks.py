@@ -18,7 +18,8 @@ at construction, to refuse. What each one refuses, and how (every body is compac
 - `SubprotocolCheck`: 400, ``{"error":"unsupported_subprotocol","supported":[...]}``.
 
 `AllOf` composes checks: they run in order, the first refusal wins and the rest do not run, an
-exception propagates so that the guard fails closed (500, logged), and a result that is neither
+exception propagates so that the guard fails closed (500, logged; a `Denied` is answered with
+its own denial), and a result that is neither
 ``None`` nor a `Denial` raises `TypeError` naming the check. A chain of sync checks stays sync;
 it becomes a coroutine from the first check that returns an awaitable.
 

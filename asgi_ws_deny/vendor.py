@@ -58,7 +58,7 @@ _MARK = "# Vendored from asgi-ws-deny"
 
 
 class VendorError(Exception):
-    """The copy cannot be written: a bad module name, or a file that is not an earlier copy."""
+    """The copy cannot be written: a bad module name, or a file that is not a vendored copy."""
 
 
 def vendored_source() -> str:
@@ -80,7 +80,8 @@ def vendored_source() -> str:
 def vendor(dest: str | Path, name: str = "_ws_deny", *, force: bool = False) -> Path:
     """Write the copy to ``dest/name.py`` and return its path.
 
-    An existing file is replaced only when it is an earlier copy, or with ``force``.
+    An existing file is replaced only when it is a vendored copy (of any version), or with
+    ``force``.
     """
     if not name.isidentifier() or keyword.iskeyword(name):
         raise VendorError(f"--name must be a Python module name, got {name!r}")
