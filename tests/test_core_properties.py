@@ -20,9 +20,40 @@ VCHARS = "".join(chr(c) for c in range(0x21, 0x7F)) + "".join(chr(c) for c in ra
 NASTY = "\r\n\x00\x0b\x7f\x85\u2028\u2029\t :"
 
 
+class LyingBytes(bytes):
+    """Bytes whose methods lie about their content: the checks must read the content itself."""
+
+    def lower(self) -> bytes:  # type: ignore[override]
+        return b"x-a\r\nset-cookie: a=b"
+
+    def strip(self, chars: bytes | None = None) -> bytes:  # type: ignore[override]
+        return self
+
+    def __len__(self) -> int:
+        return 0
+
+
+class LyingStr(str):
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return b"x\r\ny: z"
+
+
+class LyingInt(int):
+    def __le__(self, other: object) -> bool:
+        return True
+
+    def __ge__(self, other: object) -> bool:
+        return True
+
+    def __int__(self) -> int:
+        return 101
+
+
 names = st.one_of(
     st.text(alphabet=TCHARS + NASTY + "\xe9", max_size=12),
     st.binary(max_size=12),
+    st.binary(max_size=12).map(LyingBytes),
+    st.text(alphabet=TCHARS + NASTY, max_size=12).map(LyingStr),
     st.sampled_from(["content-length", "Connection", "sec-websocket-key", "Set-Cookie"]),
     st.integers(),
     st.none(),
@@ -30,6 +61,8 @@ names = st.one_of(
 values = st.one_of(
     st.text(alphabet=VCHARS + NASTY + "\u2603", max_size=16),
     st.binary(max_size=16),
+    st.binary(max_size=16).map(LyingBytes),
+    st.text(alphabet=VCHARS + NASTY, max_size=16).map(LyingStr),
     st.integers(min_value=0, max_value=100).map(str),
     st.integers(),
     st.none(),
@@ -43,12 +76,14 @@ headers = st.one_of(
 )
 statuses = st.one_of(
     st.integers(min_value=-5, max_value=1005),
+    st.integers(min_value=-5, max_value=1005).map(LyingInt),
     st.sampled_from([101, 199, 200, 204, 304, 403, 599, 600, True]),
     st.floats(allow_nan=False),
     st.text(max_size=3),
 )
 bodies = st.one_of(
     st.binary(max_size=64),
+    st.binary(max_size=64).map(LyingBytes),
     st.binary(max_size=8).map(bytearray),
     st.binary(max_size=8).map(memoryview),
     st.text(max_size=4),
@@ -120,6 +155,42 @@ def test_any_input_is_a_valid_denial_or_an_error_before_sending(
         return
     assert outcome == ("response" if extension else "close")
     assert_spec_valid(send.messages, scope)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.text(alphabet=TCHARS, min_size=1, max_size=12).filter(
+        lambda n: (
+            n.lower().encode() not in FORBIDDEN
+            and not n.lower().startswith("sec-websocket-")
+            and n.lower() != "content-length"
+        )
+    ),
+    value=st.text(alphabet=VCHARS + " \t", max_size=16),
+    body=st.binary(max_size=64),
+)
+def test_subclasses_that_lie_are_judged_and_sent_by_their_content(
+    core: ModuleType, name: str, value: str, body: bytes
+) -> None:
+    headers = [(LyingBytes(name.encode()), LyingBytes(value.encode("latin-1")))]
+    send = Recorder()
+    try:
+        drive(core.deny(websocket_scope(), send, LyingInt(401), headers, LyingBytes(body)))
+    except core.InvalidDenialError:
+        # LyingInt claims 101: only the value it holds, 401, may decide; so the one reason left
+        # to refuse is whitespace around the value, whatever strip() says.
+        assert value != value.strip(" \t")
+        assert send.calls == 0
+        return
+    assert value == value.strip(" \t")
+    assert_spec_valid(send.messages, websocket_scope())
+    start, final = send.messages
+    assert start["status"] == 401
+    assert start["headers"] == [
+        (name.lower().encode(), value.encode("latin-1")),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    assert final["body"] == body
 
 
 valid_headers = st.lists(
