@@ -6,7 +6,8 @@ takes ``DENIALS`` handshakes on ``/deny`` (``deny(scope, send, 401, headers, bod
 the server to its steady state. Then, one test each:
 
 - every client got the whole response: the 401 with its headers and body where the server
-  lists the denial-response extension, the 403 of the close fallback where it does not;
+  lists the denial-response extension, the 403 of the close fallback where it does not (on
+  daphne, but for a rare reset before any byte, its own bug: `SPORADIC_RESETS`);
 - the server logged no error other than the lines it is known to write on a denial;
 - its open file descriptors are back to the warm baseline once it has closed the
   connections (read from ``/proc``, polled with a deadline: no event announces it);
@@ -21,6 +22,7 @@ the server to its steady state. Then, one test each:
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import statistics
 from collections import Counter
@@ -44,6 +46,11 @@ DENIALS = 10_000 if FULL else 500
 CONCURRENCY = 100 if FULL else 50
 #: Variants that do not list the denial-response extension: `deny` falls back to a close.
 WITHOUT_EXTENSION = {"daphne", "gunicorn"}
+#: daphne now and then resets a connection under load before it sends a byte, although its own
+#: access log says it answered (docs/benchmarks.md, "Server behaviour"): far more often on
+#: admitted connections, and on about one denial in 50,000 at concurrency 100. Those resets,
+#: and nothing else, are allowed there, up to this share of the denials (at least one).
+SPORADIC_RESETS = {"daphne": 0.001}
 #: Handshakes before the baseline is read. Servers grow to a steady size: daphne by about
 #: 17 KiB per connection for its first ~2,500 connections, uvicorn's legacy stack by about
 #: 5 KiB for its first ~1,700, hypercorn over HTTP/2 by about 8 MiB in all between its 500th
@@ -124,13 +131,22 @@ def load(server: RunningServer, count: int) -> LoadResult:
 
 def test_every_client_got_the_whole_response(soak: Soak) -> None:
     assert len(soak.exchanges) == DENIALS
-    assert soak.errors == {}, f"failures by reason: {soak.errors}"
+    errors = dict(soak.errors)
+    share = SPORADIC_RESETS.get(soak.server.variant.name)
+    if share is not None and "reset" in errors:
+        resets = [exchange for exchange in soak.exchanges if exchange.error == "reset"]
+        before_any_byte = [e for e in resets if e.status is None and not e.headers and not e.body]
+        assert before_any_byte == resets, f"a reset after the answer began: {resets}"
+        assert len(resets) <= max(1, math.floor(share * DENIALS)), f"{len(resets)} resets"
+        del errors["reset"]
+    assert errors == {}, f"failures by reason: {soak.errors}"
+    answered = [exchange for exchange in soak.exchanges if exchange.error is None]
     if soak.server.variant.name in WITHOUT_EXTENSION:
-        assert {exchange.status for exchange in soak.exchanges} == {403}
+        assert {exchange.status for exchange in answered} == {403}
         return
     wrong = [
         exchange
-        for exchange in soak.exchanges
+        for exchange in answered
         if exchange.status != 401
         or exchange.body != BODY
         or exchange.header(b"www-authenticate") != [b'Bearer realm="api"']
