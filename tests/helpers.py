@@ -74,3 +74,39 @@ def drive(coroutine: Coroutine[Any, Any, Any]) -> Any:
         return stop.value
     coroutine.close()
     raise AssertionError("suspended although nothing here ever suspends")
+
+
+class LyingBytes(bytes):
+    """Bytes whose methods lie about their content: the checks must read the content itself."""
+
+    def lower(self) -> bytes:  # type: ignore[override]
+        return b"x-a\r\nset-cookie: a=b"
+
+    def strip(self, chars: bytes | None = None) -> bytes:  # type: ignore[override]
+        return self
+
+    def __len__(self) -> int:
+        return 0
+
+    def __bytes__(self) -> bytes:
+        return b"x"
+
+
+class LyingStr(str):
+    """A str whose ``encode`` lies about its content."""
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return b"x\r\ny: z"
+
+
+class LyingInt(int):
+    """An int whose comparisons and conversion claim another status (101)."""
+
+    def __le__(self, other: object) -> bool:
+        return True
+
+    def __ge__(self, other: object) -> bool:
+        return True
+
+    def __int__(self) -> int:
+        return 101

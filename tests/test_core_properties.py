@@ -11,42 +11,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asgi_ws_deny import EXTENSION
-from tests.helpers import Recorder, drive, forbidden_receive, websocket_scope
+from tests.helpers import (
+    LyingBytes,
+    LyingInt,
+    LyingStr,
+    Recorder,
+    drive,
+    forbidden_receive,
+    websocket_scope,
+)
 
 TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
 FORBIDDEN = {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 TCHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 VCHARS = "".join(chr(c) for c in range(0x21, 0x7F)) + "".join(chr(c) for c in range(0xA0, 0x100))
 NASTY = "\r\n\x00\x0b\x7f\x85\u2028\u2029\t :"
-
-
-class LyingBytes(bytes):
-    """Bytes whose methods lie about their content: the checks must read the content itself."""
-
-    def lower(self) -> bytes:  # type: ignore[override]
-        return b"x-a\r\nset-cookie: a=b"
-
-    def strip(self, chars: bytes | None = None) -> bytes:  # type: ignore[override]
-        return self
-
-    def __len__(self) -> int:
-        return 0
-
-
-class LyingStr(str):
-    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-        return b"x\r\ny: z"
-
-
-class LyingInt(int):
-    def __le__(self, other: object) -> bool:
-        return True
-
-    def __ge__(self, other: object) -> bool:
-        return True
-
-    def __int__(self) -> int:
-        return 101
 
 
 names = st.one_of(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Recorder, drive, websocket_scope
+from tests.helpers import LyingBytes, LyingInt, Recorder, drive, websocket_scope
 
 pytestmark = pytest.mark.anyio
 
@@ -142,42 +142,13 @@ def test_205_has_a_zero_content_length(core: ModuleType) -> None:
     assert core.Denial(205, [("content-length", "0")]).headers == ((b"content-length", b"0"),)
 
 
-class _Tricky(bytes):
-    """A bytes whose methods lie: the checks and the wire must see its content."""
-
-    def lower(self) -> bytes:  # type: ignore[override]
-        return b"x-a\r\nset-cookie: a=b"
-
-    def strip(self, chars: bytes | None = None) -> bytes:  # type: ignore[override]
-        return self
-
-    def __len__(self) -> int:
-        return 0
-
-    def __bytes__(self) -> bytes:
-        return b"x"
-
-
-class _TrickyStatus(int):
-    """An int whose comparisons and conversion claim another status."""
-
-    def __le__(self, other: object) -> bool:
-        return True
-
-    def __ge__(self, other: object) -> bool:
-        return True
-
-    def __int__(self) -> int:
-        return 101
-
-
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        pytest.param({"headers": [(b"x-a", _Tricky(b" v "))]}, "whitespace", id="value"),
-        pytest.param({"headers": [(b"x-a", _Tricky(b"v\r\nx: y"))]}, "CR, LF", id="value-crlf"),
-        pytest.param({"status": _TrickyStatus(101)}, "101 would complete", id="status"),
-        pytest.param({"status": _TrickyStatus(1000)}, r"got 1000 ", id="status-range"),
+        pytest.param({"headers": [(b"x-a", LyingBytes(b" v "))]}, "whitespace", id="value"),
+        pytest.param({"headers": [(b"x-a", LyingBytes(b"v\r\nx: y"))]}, "CR, LF", id="value-crlf"),
+        pytest.param({"status": LyingInt(101)}, "101 would complete", id="status"),
+        pytest.param({"status": LyingInt(1000)}, r"got 1000 ", id="status-range"),
     ],
 )
 async def test_subclasses_are_judged_by_their_content(
@@ -187,7 +158,9 @@ async def test_subclasses_are_judged_by_their_content(
 
 
 def test_subclasses_are_sent_as_plain_values(core: ModuleType) -> None:
-    denial = core.Denial(_TrickyStatus(401), [(_Tricky(b"X-A"), _Tricky(b"v"))], _Tricky(b"abc"))
+    denial = core.Denial(
+        LyingInt(401), [(LyingBytes(b"X-A"), LyingBytes(b"v"))], LyingBytes(b"abc")
+    )
     assert denial.status == 401
     assert type(denial.status) is int
     assert denial.headers == ((b"x-a", b"v"), (b"content-length", b"3"))
