@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from asgi_ws_deny._version import __version__
-from asgi_ws_deny.vendor import VendorError, vendor, vendored_source
+from asgi_ws_deny.vendor import VendorError, check_copy, vendor
 
 __all__ = ("main",)
 
@@ -21,23 +21,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     copy = commands.add_parser(
         "vendor", help="write the core module (asgi_ws_deny/_deny.py) into DEST/NAME.py"
     )
-    copy.add_argument("dest", type=Path, help="the directory to write into")
+    copy.add_argument(
+        "dest", type=Path, help="the directory to write into (created when it does not exist)"
+    )
     copy.add_argument("--name", default="_ws_deny", help="module name (default: _ws_deny)")
     copy.add_argument("--force", action="store_true", help="replace a file that is not a copy")
     copy.add_argument(
         "--check",
         action="store_true",
-        help="write nothing; exit 1 if DEST/NAME.py is missing or not this version's copy",
+        help=(
+            "write nothing; exit 1 if DEST/NAME.py is missing, not a copy, the copy of another "
+            "version, or edited since it was written"
+        ),
     )
     args = parser.parse_args(argv)
 
     if args.check:
-        target = args.dest / f"{args.name}.py"
-        if target.is_file() and target.read_text(encoding="utf-8") == vendored_source():
-            print(f"{target} is the copy of asgi-ws-deny {__version__}")
-            return 0
-        print(f"{target} is missing or not the copy of asgi-ws-deny {__version__}", file=sys.stderr)
-        return 1
+        status = check_copy(args.dest, args.name)
+        print(status.message(), file=sys.stdout if status.ok else sys.stderr)
+        return 0 if status.ok else 1
     try:
         target = vendor(args.dest, args.name, force=args.force)
     except VendorError as error:
