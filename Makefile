@@ -9,7 +9,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONSTRAINTS := conformance/constraints.txt
 
-.PHONY: help install test lint typecheck pytest pythons conformance conformance-latest bench soak docs clean
+.PHONY: help install test lint typecheck pytest pythons conformance conformance-latest bench soak docs clean \
+	vendoring-proof
 
 help:
 	@echo "make test          lint, type-check and run every test"
@@ -21,6 +22,7 @@ help:
 	@echo "make docs          build the documentation site into site/ (strict)"
 	@echo "make bench         benchmarks: in process and on every server (bench/results.json)"
 	@echo "make soak          the full soak, load and fault tests"
+	@echo "make vendoring-proof   Starlette's own suite with the core vendored in (downloads it)"
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict asgi_ws_deny conformance bench tests/typing
+	$(BIN)/mypy --strict asgi_ws_deny conformance bench tests/typing vendoring --exclude '^vendoring/work/'
 
 # The conformance suite's helper-contract cases on the servers CI must cover, and its own tests;
 # then every test of the package. The package's tests run last: their summary closes the run.
@@ -110,5 +112,12 @@ bench: $(BENCH_STAMP)
 soak: $(STAMP)
 	ASGI_WS_DENY_SOAK=1 $(BIN)/python -m pytest tests/test_soak.py tests/test_load.py tests/test_faults.py
 
+# Starlette's whole test suite, before and after the core is vendored into it and its denial path
+# switched to denial_send by vendoring/starlette.patch (docs/vendoring.md). Downloads Starlette's
+# sdist (pinned) and its test requirements from PyPI into vendoring/work/, a venv of its own;
+# about two minutes from scratch, one with the venv kept. Kept out of make test; CI runs it.
+vendoring-proof: $(STAMP)
+	$(BIN)/python -m vendoring.proof
+
 clean:
-	rm -rf $(VENV) $(foreach version,$(OTHER_PYTHONS),.venv-$(version)) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf vendoring/work $(VENV) $(foreach version,$(OTHER_PYTHONS),.venv-$(version)) .pytest_cache .mypy_cache .ruff_cache build dist
