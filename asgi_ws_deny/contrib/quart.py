@@ -40,7 +40,7 @@ from typing import Any
 from quart import Quart, Response
 
 from asgi_ws_deny import _deny
-from asgi_ws_deny.guard import Denied
+from asgi_ws_deny.handshake import Denied
 
 _App = Callable[[Any, Any, Any], Awaitable[None]]
 

@@ -64,16 +64,10 @@ from starlette.types import ExceptionHandler, Message
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from asgi_ws_deny import _deny
-from asgi_ws_deny.checks import AllOf
-from asgi_ws_deny.contrib._common import as_denial, close_reason, phrase
-from asgi_ws_deny.guard import (
-    Check,
-    Denied,
-    HandshakeState,
-    HandshakeStateError,
-    default_close_code,
-    run_check,
-)
+from asgi_ws_deny._deny import as_denial
+from asgi_ws_deny.guard import HandshakeState, HandshakeStateError, default_close_code
+from asgi_ws_deny.handshake import AllOf, Check, Denied, close_reason, run_check
+from asgi_ws_deny.handshake import status_phrase as phrase
 
 __all__ = (
     "add_exception_handlers",
