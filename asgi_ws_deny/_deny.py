@@ -50,6 +50,7 @@ __all__ = (
     "Body",
     "Denial",
     "DenialMessage",
+    "DenialSend",
     "DenialUnsupportedError",
     "DenyError",
     "Fallback",
@@ -659,25 +660,29 @@ async def deny(
 
 def denial_send(
     scope: Scope, send: Send, *, fallback: Fallback = "close", max_body: int = MAX_BODY_BYTES
-) -> Send:
+) -> DenialSend:
     """A ``send`` that turns a framework's own HTTP response into a denial of ``scope``.
 
     Give it to a framework's ``Response`` in place of the server's ``send``: it takes
     ``http.response.start`` and ``http.response.body`` messages (a body streamed with
-    ``more_body`` included), keeps them, and when the body ends sends one validated denial
-    through `deny` with ``fallback``. It raises `InvalidDenialError`, before anything is sent,
-    for anything else: trailers, another message type, a body before its start or over
-    ``max_body`` bytes, a message after the end, or a response that is no valid denial.
-    After an error it refuses every later message.
+    ``more_body`` included; the ``websocket.``-prefixed forms that some frameworks send in a
+    websocket scope too), keeps them, and when the body ends sends one validated denial
+    through `deny` with ``fallback``. Its ``outcome`` is then `deny`'s. It raises
+    `InvalidDenialError`, before anything is sent, for anything else: trailers, another message
+    type, a body before its start or over ``max_body`` bytes, a message after the end, or a
+    response that is no valid denial. After an error it refuses every later message.
     """
     _check_fallback(fallback)
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 0:
         raise InvalidDenialError(f"max_body must be an int of at least 0, got {max_body!r}")
-    return _ResponseBuffer(scope, send, fallback, max_body).send
+    return DenialSend(scope, send, fallback, max_body)
 
 
-class _ResponseBuffer:
-    """Holds a framework's response until its body ends, then denies with it (`denial_send`)."""
+class DenialSend:
+    """The ``send`` `denial_send` returns: it keeps a response until its body ends, then denies.
+
+    ``outcome`` is ``None`` until the denial is sent, then `deny`'s `Outcome`.
+    """
 
     __slots__ = (
         "_chunks",
@@ -688,6 +693,7 @@ class _ResponseBuffer:
         "_send",
         "_size",
         "_start",
+        "outcome",
     )
 
     def __init__(self, scope: Scope, send: Send, fallback: Fallback, max_body: int) -> None:
@@ -699,8 +705,9 @@ class _ResponseBuffer:
         self._chunks: list[bytes] = []
         self._size = 0
         self._ended: str | None = None  # why no message is taken any more
+        self.outcome: Outcome | None = None
 
-    async def send(self, message: Mapping[str, Any]) -> None:
+    async def __call__(self, message: Mapping[str, Any]) -> None:
         if self._ended is not None:
             raise InvalidDenialError(f"{_message_type(message)!r} after {self._ended}")
         try:
@@ -710,11 +717,13 @@ class _ResponseBuffer:
             raise
         if denial is not None:
             self._ended = "the end of the response"
-            await deny(self._scope, self._send, denial, fallback=self._fallback)
+            self.outcome = await deny(self._scope, self._send, denial, fallback=self._fallback)
 
     def _take(self, message: Mapping[str, Any]) -> Denial | None:
         """Keep one message; the denial when it ended the body."""
         kind = _message_type(message)
+        if isinstance(kind, str):
+            kind = kind.removeprefix("websocket.")
         if kind == "http.response.start":
             if self._start is not None:
                 raise InvalidDenialError("http.response.start sent twice")
@@ -741,10 +750,11 @@ class _ResponseBuffer:
         self._chunks.append(chunk)
         if message.get("more_body", False):
             return None
-        start = self._start
         # Validated here, as any denial is: a status or header the framework sends that no
         # denial may carry raises now, before anything is sent.
-        return Denial(start.get("status"), start.get("headers", ()), b"".join(self._chunks))  # type: ignore[arg-type]
+        start = self._start
+        status: Any = start.get("status")
+        return Denial(status, start.get("headers", ()), b"".join(self._chunks))
 
 
 def _message_type(message: object) -> object:

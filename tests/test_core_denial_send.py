@@ -166,3 +166,30 @@ def test_a_client_that_left_ends_it_quietly(core: ModuleType) -> None:
     drive(send(START))
     drive(send(body(b"no")))  # deny's "disconnected": nothing raised to the framework
     assert server.messages == []
+
+
+def test_the_websocket_prefixed_forms_are_taken_too(core: ModuleType) -> None:
+    """Frameworks that send a Response in a websocket scope use the extension's own names."""
+    start = {**START, "type": "websocket.http.response.start"}
+    final = {**body(b"no"), "type": "websocket.http.response.body"}
+    server = feed(core, [start, final])
+    assert server.messages == core.denial_messages(websocket_scope(), 401, START["headers"], b"no")
+
+
+@pytest.mark.parametrize(
+    ("scope", "server", "outcome"),
+    [
+        pytest.param(websocket_scope(), Recorder(), "response", id="response"),
+        pytest.param(websocket_scope(extension=False), Recorder(), "close", id="close"),
+        pytest.param(websocket_scope(), Recorder(fail_at=1), "disconnected", id="disconnected"),
+    ],
+)
+def test_the_outcome_is_that_of_deny(
+    core: ModuleType, scope: dict[str, Any], server: Recorder, outcome: str
+) -> None:
+    send = core.denial_send(scope, server)
+    assert send.outcome is None
+    drive(send(START))
+    assert send.outcome is None
+    drive(send(body(b"no")))
+    assert send.outcome == outcome
