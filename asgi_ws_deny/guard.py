@@ -1,4 +1,4 @@
-"""Deny from anywhere: a fail-closed guard middleware and the `Denied` exception.
+"""Deny from anywhere: a fail-closed guard middleware that answers `Denied` and failed checks.
 
 Theory of operation
 -------------------
