@@ -57,7 +57,7 @@ docs: $(STAMP)
 # one Python to the next) run on each other one through pyenv, in a venv of its own. A missing
 # Python is an error, never a skip.
 OTHER_PYTHONS := 3.10 3.11 3.13
-UNIT_TESTS := tests/test_core_deny.py tests/test_core_messages.py tests/test_core_properties.py \
+UNIT_TESTS := tests/test_core_deny.py tests/test_core_denial_send.py tests/test_core_messages.py tests/test_core_properties.py \
 	tests/test_core_validation.py tests/test_injection.py tests/test_robustness.py \
 	tests/test_guard.py tests/test_guard_state.py tests/test_guard_properties.py \
 	tests/test_denied.py tests/test_checks.py tests/test_origin.py tests/test_ratelimit.py \

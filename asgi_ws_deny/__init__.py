@@ -3,6 +3,7 @@
 from asgi_ws_deny._deny import (
     EXTENSION,
     FALLBACK_CLOSE_CODE,
+    MAX_BODY_BYTES,
     MAX_HEADER_LINE_BYTES,
     MAX_HEADER_NAME_BYTES,
     MAX_HEADERS,
@@ -10,6 +11,7 @@ from asgi_ws_deny._deny import (
     Body,
     Denial,
     DenialMessage,
+    DenialSend,
     DenialUnsupportedError,
     DenyError,
     Fallback,
@@ -23,29 +25,34 @@ from asgi_ws_deny._deny import (
     WebSocketCloseEvent,
     WebSocketResponseBodyEvent,
     WebSocketResponseStartEvent,
+    as_denial,
     denial_messages,
+    denial_send,
     deny,
     supports_denial_response,
 )
 from asgi_ws_deny._version import __version__
 from asgi_ws_deny.guard import (
-    MAX_CLOSE_REASON_BYTES,
     BrowserPolicy,
-    Check,
-    CheckResult,
     CloseCodes,
-    Denied,
-    Handshake,
     HandshakeState,
     HandshakeStateError,
-    MultiMap,
     WebSocketGuard,
     default_close_code,
+)
+from asgi_ws_deny.handshake import (
+    MAX_CLOSE_REASON_BYTES,
+    Check,
+    CheckResult,
+    Denied,
+    Handshake,
+    MultiMap,
 )
 
 __all__ = (
     "EXTENSION",
     "FALLBACK_CLOSE_CODE",
+    "MAX_BODY_BYTES",
     "MAX_CLOSE_REASON_BYTES",
     "MAX_HEADERS",
     "MAX_HEADERS_BYTES",
@@ -58,6 +65,7 @@ __all__ = (
     "CloseCodes",
     "Denial",
     "DenialMessage",
+    "DenialSend",
     "DenialUnsupportedError",
     "Denied",
     "DenyError",
@@ -78,8 +86,10 @@ __all__ = (
     "WebSocketResponseBodyEvent",
     "WebSocketResponseStartEvent",
     "__version__",
+    "as_denial",
     "default_close_code",
     "denial_messages",
+    "denial_send",
     "deny",
     "supports_denial_response",
 )

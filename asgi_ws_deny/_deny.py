@@ -13,22 +13,23 @@ Response* extension (asgiref ``docs/extensions.rst``) lets an application answer
 portable path is ``websocket.close`` before ``websocket.accept``, which the server must turn
 into ``403 Forbidden`` (ASGI HTTP & WebSocket spec 2.5, "Close - send event").
 
-A denial is three steps:
+A denial is three steps, each with one path and one place in this file:
 
 1. *validate*: status, headers and body are checked and normalised once, into a `Denial`;
-2. *build*: the messages are chosen from the scope: one response start and one final body
-   where the extension is advertised, else one close (or `DenialUnsupportedError`);
-3. *send*: each message is awaited on ``send``; ``receive`` is never called.
+2. *build*: `Denial.messages` chooses the messages from the scope: one response start and
+   one final body where the extension is advertised, else one close (or
+   `DenialUnsupportedError`);
+3. *send*: `deny` awaits ``send`` for each message; ``receive`` is never called.
 
-Steps 1 and 2 are pure and are decided before step 3 begins, so bad input raises before the
+Steps 1 and 2 are pure and are done before step 3 begins, so bad input raises before the
 first message is sent and a denial never half-happens: once the first message is out, only
-``send`` itself can fail. (`deny` and the `Denial` application write out step 2 for the common
-case, a server that lists the extension, and build the body message after sending the start:
-from validated parts that cannot fail.) Servers disagree about nearly everything
-around a denial (chunked ``more_body``, 1xx statuses, header checking, a Content-Length that
-does not match the body), so step 2 emits only the one sequence that behaves the same on
-all of them: a start carrying every key and a computed ``content-length``, then exactly one
-body with ``more_body`` false.
+``send`` itself can fail. Servers disagree about nearly everything around a denial (chunked
+``more_body``, 1xx statuses, header checking, a Content-Length that does not match the body),
+so step 2 emits only the one sequence that behaves the same on all of them: a start carrying
+every key and a computed ``content-length``, then exactly one body with ``more_body`` false.
+
+A framework's own response (``http.response.start`` and its bodies) takes the same path
+through `denial_send`, which keeps the messages until the body ends and then denies with them.
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Literal, TypedDict, overload
+from typing import Any, Literal, TypedDict, get_args, overload
 
 __all__ = (
     "EXTENSION",
     "FALLBACK_CLOSE_CODE",
+    "MAX_BODY_BYTES",
     "MAX_HEADERS",
     "MAX_HEADERS_BYTES",
     "MAX_HEADER_LINE_BYTES",
@@ -48,6 +50,7 @@ __all__ = (
     "Body",
     "Denial",
     "DenialMessage",
+    "DenialSend",
     "DenialUnsupportedError",
     "DenyError",
     "Fallback",
@@ -61,7 +64,9 @@ __all__ = (
     "WebSocketCloseEvent",
     "WebSocketResponseBodyEvent",
     "WebSocketResponseStartEvent",
+    "as_denial",
     "denial_messages",
+    "denial_send",
     "deny",
     "supports_denial_response",
 )
@@ -187,6 +192,9 @@ MAX_HEADER_NAME_BYTES = 256
 MAX_HEADER_LINE_BYTES = 8190  # name, ": ", value; with CRLF, 8,192
 MAX_HEADERS_BYTES = 12 * 1024
 MAX_HEADERS = 100
+#: What `denial_send` takes at most by default: a denial is a status and a short explanation,
+#: and a client that never reads it holds its buffers on the server until it leaves.
+MAX_BODY_BYTES = 64 * 1024
 
 
 def _check_status(status: object) -> int:
@@ -307,17 +315,18 @@ def _header_value(name: bytes, value: object) -> bytes:
     return raw
 
 
-def _check_headers(headers: object) -> list[tuple[bytes, bytes]]:
-    if type(headers) is list or type(headers) is tuple:
-        items: Iterable[object] = headers
-    else:
-        items = _header_items(headers)
+def _check_headers(headers: object) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
+    """The headers as sent, in one pass: checked pairs, and the content-length values among them."""
     checked = []
+    lengths = []
     size = 0
-    for pair in items:
+    for pair in _header_pairs(headers):
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise InvalidDenialError(f"each header must be a (name, value) pair, got {pair!r}")
-        name, value = _check_pair(pair[0], pair[1])
+        name = _header_name(pair[0])
+        value = _header_value(name, pair[1])
+        if name == _CONTENT_LENGTH:
+            lengths.append(value)
         size += len(name) + len(value) + 4  # ": " and CRLF
         checked.append((name, value))
     if len(checked) > MAX_HEADERS:
@@ -329,10 +338,10 @@ def _check_headers(headers: object) -> list[tuple[bytes, bytes]]:
             f"the headers take {size} bytes, at most {MAX_HEADERS_BYTES}: clients refuse a "
             "larger response head"
         )
-    return checked
+    return checked, lengths
 
 
-def _header_items(headers: object) -> Iterable[object]:
+def _header_pairs(headers: object) -> Iterable[object]:
     if isinstance(headers, (str, bytes, bytearray, memoryview)):
         raise InvalidDenialError(
             f"headers must be an iterable of (name, value) pairs, got {type(headers).__name__}"
@@ -347,33 +356,10 @@ def _header_items(headers: object) -> Iterable[object]:
         ) from None
 
 
-# Applications deny with the same few headers again and again, so a checked pair is kept, keyed
-# by the exact str or bytes given (never a subclass, whose equality could be anything). The
-# types lead the key, so a str is never compared with bytes (a BytesWarning under -b). The
-# cache is bounded: it is emptied when full, which costs only the checks being made again.
-_PAIRS: dict[tuple[type, type, object, object], tuple[bytes, bytes]] = {}
-_PAIRS_MAX = 512
-_PLAIN = (str, bytes)
-
-
-def _check_pair(name: object, value: object) -> tuple[bytes, bytes]:
-    if type(name) in _PLAIN and type(value) in _PLAIN:
-        key = (type(name), type(value), name, value)
-        pair = _PAIRS.get(key)
-        if pair is None:
-            raw = _header_name(name)
-            pair = (raw, _header_value(raw, value))
-            if len(_PAIRS) >= _PAIRS_MAX:
-                _PAIRS.clear()
-            _PAIRS[key] = pair
-        return pair
-    raw = _header_name(name)
-    return (raw, _header_value(raw, value))
-
-
-def _frame_body(status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+def _frame_body(
+    status: int, headers: list[tuple[bytes, bytes]], lengths: list[bytes], body: bytes
+) -> None:
     """Check the caller's content-length against the body, adding one where it is missing."""
-    lengths = [value for name, value in headers if name == _CONTENT_LENGTH]
     if status in _NO_CONTENT:
         if body:
             raise InvalidDenialError(
@@ -410,7 +396,7 @@ def _frame_body(status: int, headers: list[tuple[bytes, bytes]], body: bytes) ->
 
 
 def _check_fallback(fallback: object) -> None:
-    if fallback != "close" and fallback != "raise":
+    if fallback not in get_args(Fallback):
         raise InvalidDenialError(f"fallback must be 'close' or 'raise', got {fallback!r}")
 
 
@@ -420,9 +406,10 @@ def supports_denial_response(scope: Scope) -> bool:
     A missing or ``None`` ``extensions`` entry means it does not.
     """
     extensions = scope.get("extensions")
-    if type(extensions) is dict:  # what servers give; the ABC check below is slower
-        return EXTENSION in extensions
     return isinstance(extensions, Mapping) and EXTENSION in extensions
+
+
+# --- The denial (validated) and its messages (pure) -------------------------------------------
 
 
 class Denial:
@@ -435,23 +422,20 @@ class Denial:
     framework can return it wherever it accepts an application.
     """
 
-    __slots__ = ("_body", "_headers", "_opens_tunnel", "_status")
+    __slots__ = ("_body", "_headers", "_status")
 
     _status: int
     _headers: tuple[tuple[bytes, bytes], ...]
     _body: bytes
-    #: A 2xx, which HTTP/2 takes as the answer that opens the tunnel (checked per scope).
-    _opens_tunnel: bool
 
     def __init__(self, status: int = 403, headers: Headers = (), body: Body = b"") -> None:
         checked_status = _check_status(status)
         checked_body = _check_body(body)
-        checked_headers = _check_headers(headers)
-        _frame_body(checked_status, checked_headers, checked_body)
+        checked_headers, lengths = _check_headers(headers)
+        _frame_body(checked_status, checked_headers, lengths, checked_body)
         object.__setattr__(self, "_status", checked_status)
         object.__setattr__(self, "_headers", tuple(checked_headers))
         object.__setattr__(self, "_body", checked_body)
-        object.__setattr__(self, "_opens_tunnel", 200 <= checked_status <= 299)
 
     @classmethod
     def text(
@@ -504,22 +488,16 @@ class Denial:
 
     def messages(self, scope: Scope, *, fallback: Fallback = "close") -> list[DenialMessage]:
         """The exact messages that deny the handshake of ``scope`` (pure; sends nothing)."""
-        # Every denial comes through here, so the common case (a dict scope from a server)
-        # is tested first, inline: each step is a few tens of nanoseconds (bench/in_process).
-        if fallback != "close":
-            _check_fallback(fallback)
-        if type(scope) is not dict and not isinstance(scope, Mapping):
+        _check_fallback(fallback)
+        if not isinstance(scope, Mapping):
             raise _not_websocket(type(scope).__name__)
         if scope.get("type") != "websocket":
             raise _not_websocket(scope.get("type"))
-        extensions = scope.get("extensions")
-        if type(extensions) is dict:  # what servers give: skip the general test's call
-            listed = EXTENSION in extensions
-        else:
-            listed = supports_denial_response(scope)
-        if listed:
-            # Only a response can open the tunnel: the close fallback is answered with 403.
-            if self._opens_tunnel and scope.get("http_version") == "2":
+        if supports_denial_response(scope):
+            # RFC 8441 section 5: over HTTP/2 a 2xx answer to the extended CONNECT opens the
+            # tunnel, so it would accept the WebSocket. Only a response can do that: the close
+            # fallback below is answered with 403.
+            if 200 <= self._status <= 299 and scope.get("http_version") == "2":
                 raise InvalidDenialError(
                     f"status {self._status} would accept the WebSocket over HTTP/2, where a 2xx "
                     "answer to the extended CONNECT opens the tunnel (RFC 8441 section 5)"
@@ -528,7 +506,7 @@ class Denial:
                 {
                     "type": "websocket.http.response.start",
                     "status": self._status,
-                    "headers": [*self._headers],
+                    "headers": list(self._headers),
                 },
                 {"type": "websocket.http.response.body", "body": self._body, "more_body": False},
             ]
@@ -541,33 +519,7 @@ class Denial:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Deny as an ASGI application, with the ``"close"`` fallback."""
-        # The common case sends what `messages` builds for it, written out: a dict scope from a
-        # server that lists the extension. Anything else takes `messages` itself. Each call or
-        # loop saved here is a measurable share of a denial (bench/in_process.py); the tests
-        # hold both paths to the same messages (tests/test_core_properties.py).
-        extensions = scope.get("extensions") if type(scope) is dict else None
-        try:
-            if (
-                type(extensions) is dict
-                and EXTENSION in extensions
-                and scope.get("type") == "websocket"
-                and not (self._opens_tunnel and scope.get("http_version") == "2")
-            ):
-                await send(
-                    {
-                        "type": "websocket.http.response.start",
-                        "status": self._status,
-                        "headers": [*self._headers],
-                    }
-                )
-                await send(
-                    {"type": "websocket.http.response.body", "body": self._body, "more_body": False}
-                )
-                return
-            for message in self.messages(scope):
-                await send(message)
-        except OSError:
-            return  # the client left (ASGI 2.4); nothing more can be delivered
+        await deny(scope, send, self)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -604,67 +556,21 @@ def _not_websocket(kind: object) -> InvalidDenialError:
 
 
 def _with_content_type(headers: Headers, content_type: str) -> list[tuple[bytes, bytes]]:
-    checked = _check_headers(headers)
+    checked, _ = _check_headers(headers)
     if not any(name == _CONTENT_TYPE for name, _ in checked):
         checked.append((_CONTENT_TYPE, _header_value(_CONTENT_TYPE, content_type)))
     return checked
 
 
-def _as_denial(status: int | Denial, headers: Headers, body: Body) -> Denial:
+def as_denial(status: int | Denial = 403, headers: Headers = (), body: Body = b"") -> Denial:
+    """``status`` when it is a `Denial` given alone, else a new `Denial` of the three."""
     if isinstance(status, Denial):
         if headers or body:
             raise InvalidDenialError(
                 "headers and body belong to the Denial; pass them to its constructor instead"
             )
         return status
-    if type(status) is int:
-        last = _LAST.get(status)
-        if last is not None and last[0] is headers and last[1] is body:
-            return last[2]
-    key = _denial_key(status, headers, body)
-    if key is None:
-        return Denial(status, headers, body)
-    denial = _DENIALS.get(key)
-    if denial is None:
-        denial = Denial(status, headers, body)
-        if len(_DENIALS) >= _DENIALS_MAX:
-            _DENIALS.clear()
-        _DENIALS[key] = denial
-    _LAST[status] = (headers, body, denial)
-    return denial
-
-
-# `deny(scope, send, 401, HEADERS, BODY)` with the same constants on every call validates them
-# once: a Denial is immutable, so one built from the exact same int, tuple of str or bytes
-# pairs and small bytes body can be handed out again. The key puts each pair's types before
-# its values, so a str is never compared with bytes; inputs of any other shape (a list, a
-# mapping, a subclass, a large body) are validated each time. Bounded like the pair cache.
-_DENIALS: dict[tuple[object, ...], Denial] = {}
-_DENIALS_MAX = 256
-_DENIAL_BODY_MAX = 4096
-# The inputs last seen with each status, found again by identity, which spares building and
-# hashing the key above: most callers pass module constants, the same objects every call, and
-# one set of them per status. Only inputs that passed `_denial_key` (an exact int, an exact
-# tuple of exact tuples of str or bytes, an exact bytes body: immutable all the way down) are
-# kept, and each entry holds its headers and body, so while it exists no other object can have
-# their ids. Only valid statuses get this far, so it holds at most 400 entries.
-_LAST: dict[int, tuple[object, object, Denial]] = {}
-
-
-def _denial_key(status: object, headers: object, body: object) -> tuple[object, ...] | None:
-    if type(status) is not int or type(body) is not bytes or type(headers) is not tuple:
-        return None
-    if len(body) > _DENIAL_BODY_MAX:
-        return None
-    key: list[object] = [status, body]
-    for pair in headers:
-        if type(pair) is not tuple or len(pair) != 2:
-            return None
-        name, value = pair
-        if type(name) not in _PLAIN or type(value) not in _PLAIN:
-            return None
-        key += (type(name), type(value), name, value)
-    return tuple(key)
+    return Denial(status, headers, body)
 
 
 @overload
@@ -700,7 +606,10 @@ def denial_messages(
     ``fallback="raise"``. ``status`` may be a `Denial`, given alone. Raises
     `InvalidDenialError` for any input that cannot make a valid denial.
     """
-    return _as_denial(status, headers, body).messages(scope, fallback=fallback)
+    return as_denial(status, headers, body).messages(scope, fallback=fallback)
+
+
+# --- Sending (the only step that awaits) ------------------------------------------------------
 
 
 @overload
@@ -738,49 +647,115 @@ async def deny(
     ``OSError`` because the client had left, after which nothing more is sent. Every input
     is validated before the first message, so an error means nothing was sent.
     """
-    # The two common cases without a call: the constants of a previous call (`_as_denial`'s
-    # first step), and a Denial given alone. Whichever is tested second pays for the first
-    # test; in this order the two cost about the same (bench/in_process.py).
-    if (
-        type(status) is int
-        and (last := _LAST.get(status)) is not None
-        and last[0] is headers
-        and last[1] is body
-    ):
-        denial = last[2]
-    elif type(status) is Denial and not headers and not body:
-        denial = status
-    else:
-        denial = _as_denial(status, headers, body)
-    # The common case sends what `Denial.messages` builds for it, written out, as
-    # `Denial.__call__` does; anything else (another scope, fallback, or server) takes
-    # `messages` itself, which raises for what cannot be denied before anything is sent.
-    extensions = scope.get("extensions") if type(scope) is dict else None
+    messages = as_denial(status, headers, body).messages(scope, fallback=fallback)
     try:
-        if (
-            type(extensions) is dict
-            and EXTENSION in extensions
-            and (fallback == "close" or fallback == "raise")
-            and scope.get("type") == "websocket"
-            and not (denial._opens_tunnel and scope.get("http_version") == "2")
-        ):
-            await send(
-                {
-                    "type": "websocket.http.response.start",
-                    "status": denial._status,
-                    "headers": [*denial._headers],
-                }
-            )
-            await send(
-                {"type": "websocket.http.response.body", "body": denial._body, "more_body": False}
-            )
-            return "response"
-        messages = denial.messages(scope, fallback=fallback)
         for message in messages:
             await send(message)
     except OSError:
         # ASGI HTTP & WebSocket spec 2.4, "Disconnected Client - send exception": the server
         # raises an OSError subclass once the client has gone. Nothing more can be delivered.
         return "disconnected"
-    # The close fallback is one message; a response is its start and its body.
-    return "close" if len(messages) == 1 else "response"
+    return "close" if messages[0]["type"] == "websocket.close" else "response"
+
+
+def denial_send(
+    scope: Scope, send: Send, *, fallback: Fallback = "close", max_body: int = MAX_BODY_BYTES
+) -> DenialSend:
+    """A ``send`` that turns a framework's own HTTP response into a denial of ``scope``.
+
+    Give it to a framework's ``Response`` in place of the server's ``send``: it takes
+    ``http.response.start`` and ``http.response.body`` messages (a body streamed with
+    ``more_body`` included; the ``websocket.``-prefixed forms that some frameworks send in a
+    websocket scope too), keeps them, and when the body ends sends one validated denial
+    through `deny` with ``fallback``. Its ``outcome`` is then `deny`'s. It raises
+    `InvalidDenialError`, before anything is sent, for anything else: trailers, another message
+    type, a body before its start or over ``max_body`` bytes, a message after the end, or a
+    response that is no valid denial. After an error it refuses every later message.
+    """
+    _check_fallback(fallback)
+    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 0:
+        raise InvalidDenialError(f"max_body must be an int of at least 0, got {max_body!r}")
+    return DenialSend(scope, send, fallback, max_body)
+
+
+class DenialSend:
+    """The ``send`` `denial_send` returns: it keeps a response until its body ends, then denies.
+
+    ``outcome`` is ``None`` until the denial is sent, then `deny`'s `Outcome`.
+    """
+
+    __slots__ = (
+        "_chunks",
+        "_ended",
+        "_fallback",
+        "_max_body",
+        "_scope",
+        "_send",
+        "_size",
+        "_start",
+        "outcome",
+    )
+
+    def __init__(self, scope: Scope, send: Send, fallback: Fallback, max_body: int) -> None:
+        self._scope = scope
+        self._send = send
+        self._fallback: Fallback = fallback
+        self._max_body = max_body
+        self._start: Mapping[str, Any] | None = None
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._ended: str | None = None  # why no message is taken any more
+        self.outcome: Outcome | None = None
+
+    async def __call__(self, message: Mapping[str, Any]) -> None:
+        if self._ended is not None:
+            raise InvalidDenialError(f"{_message_type(message)!r} after {self._ended}")
+        try:
+            denial = self._take(message)
+        except InvalidDenialError as exc:
+            self._ended = f"an invalid response ({exc})"
+            raise
+        if denial is not None:
+            self._ended = "the end of the response"
+            self.outcome = await deny(self._scope, self._send, denial, fallback=self._fallback)
+
+    def _take(self, message: Mapping[str, Any]) -> Denial | None:
+        """Keep one message; the denial when it ended the body."""
+        kind = _message_type(message)
+        if isinstance(kind, str):
+            kind = kind.removeprefix("websocket.")
+        if kind == "http.response.start":
+            if self._start is not None:
+                raise InvalidDenialError("http.response.start sent twice")
+            if message.get("trailers", False):
+                raise InvalidDenialError(
+                    "a denial has no trailers: send http.response.start without trailers=True"
+                )
+            self._start = message
+            return None
+        if kind != "http.response.body":
+            raise InvalidDenialError(
+                f"{kind!r} cannot be part of a denial, which takes http.response.start and "
+                "http.response.body only (no trailers, no file or zero-copy sends)"
+            )
+        if self._start is None:
+            raise InvalidDenialError("http.response.body before http.response.start")
+        chunk = _check_body(message.get("body", b""))
+        self._size += len(chunk)
+        if self._size > self._max_body:
+            raise InvalidDenialError(
+                f"the body exceeds max_body of {self._max_body} bytes: a denial is small, and "
+                "the client may never read it"
+            )
+        self._chunks.append(chunk)
+        if message.get("more_body", False):
+            return None
+        # Validated here, as any denial is: a status or header the framework sends that no
+        # denial may carry raises now, before anything is sent.
+        start = self._start
+        status: Any = start.get("status")
+        return Denial(status, start.get("headers", ()), b"".join(self._chunks))
+
+
+def _message_type(message: object) -> object:
+    return message.get("type") if isinstance(message, Mapping) else type(message).__name__

@@ -55,7 +55,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from asgi_ws_deny import _deny
-from asgi_ws_deny.guard import Check, CheckResult, Handshake, _denied_in
+from asgi_ws_deny.handshake import (
+    AllOf,
+    CheckResult,
+    Handshake,
+    InvalidCheckError,
+    check_name,
+    denied_in,
+)
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
@@ -93,10 +100,6 @@ TokenSource = Literal["header", "subprotocol", "cookie", "query"]
 KeyFunction = Callable[[Handshake], "str | None"]
 #: The ``limits`` strategies: exact (moving window), cheap (fixed window), or in between.
 RateLimitStrategy = Literal["moving-window", "fixed-window", "sliding-window-counter"]
-
-
-class InvalidCheckError(_deny.DenyError, ValueError):
-    """A check was configured with an option it cannot work with. Raised at construction."""
 
 
 class TokenValidatorError(_deny.DenyError, RuntimeError):
@@ -596,18 +599,18 @@ class TokenCheck:
             _logger.debug("WebSocket token from %s refused on %r", source, handshake.path)
             return self._invalid
         raise TokenValidatorError(
-            f"the token validator {_name(self.validate)} returned {type(verdict).__name__}; "
+            f"the token validator {check_name(self.validate)} returned {type(verdict).__name__}; "
             "it returns True to admit or False to refuse"
         )
 
     def _validator_error(self, exc: Exception) -> Exception:
-        denied = _denied_in(exc)  # alone in an exception group, it still refuses
+        denied = denied_in(exc)  # alone in an exception group, it still refuses
         if denied is not None:
             return denied
         # The frames say where it failed; the message, which may quote the token, is dropped.
         frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
         return TokenValidatorError(
-            f"the token validator {_name(self.validate)} raised {type(exc).__qualname__} (its "
+            f"the token validator {check_name(self.validate)} raised {type(exc).__qualname__} (its "
             f"message is withheld, as it may quote the token) at:\n{frames}"
         )
 
@@ -617,13 +620,7 @@ class TokenCheck:
             value = getattr(self, name)
             if value is not None:
                 sources.append(f"{name}={value!r}")
-        return f"{type(self).__name__}({_name(self.validate)}, {', '.join(sources)})"
-
-
-def _name(function: object) -> str:
-    # A name, never a repr: the repr of a partial or a bound object may show a signing key.
-    name = getattr(function, "__qualname__", None) or type(function).__qualname__
-    return str(name)
+        return f"{type(self).__name__}({check_name(self.validate)}, {', '.join(sources)})"
 
 
 # --- Rate limits ------------------------------------------------------------------------------
@@ -872,65 +869,3 @@ class SubprotocolCheck:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(map(repr, self.supported))})"
-
-
-# --- Composition ------------------------------------------------------------------------------
-
-
-class AllOf:
-    """Run checks in order; the first refusal wins. Give it to the guard as its ``check``.
-
-    ``AllOf(*checks)``: each check is sync or async. A `Denial` from one check is the answer
-    and the checks after it do not run; ``None`` from every check admits. A check that raises
-    (`Denied` included) stops the chain and the exception reaches the guard, which fails
-    closed as for any check; a result that is neither ``None`` nor a `Denial` raises
-    `TypeError`. While the checks are sync ``AllOf`` is sync; from the first awaitable result
-    on it returns a coroutine. Order them cheap first: origin and subprotocol, then the rate
-    limit, then a token validator that may do I/O. Raises `InvalidCheckError` for no checks or
-    one that is not callable.
-    """
-
-    __slots__ = ("checks",)
-
-    def __init__(self, *checks: Check) -> None:
-        if not checks:
-            raise InvalidCheckError("AllOf needs at least one check")
-        for check in checks:
-            if not callable(check):
-                raise InvalidCheckError(f"each check must be callable, got {check!r}")
-        self.checks: tuple[Check, ...] = checks
-
-    def __call__(self, handshake: Handshake) -> CheckResult | Awaitable[CheckResult]:
-        for index, check in enumerate(self.checks):
-            result = check(handshake)
-            if inspect.isawaitable(result):
-                return self._finish(handshake, index, result)
-            if result is not None:
-                return _refusal(check, result)
-        return None
-
-    async def _finish(
-        self, handshake: Handshake, index: int, pending: Awaitable[CheckResult]
-    ) -> CheckResult:
-        result = await pending
-        if result is not None:
-            return _refusal(self.checks[index], result)
-        for check in self.checks[index + 1 :]:
-            outcome = check(handshake)
-            if inspect.isawaitable(outcome):
-                outcome = await outcome
-            if outcome is not None:
-                return _refusal(check, outcome)
-        return None
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(map(repr, self.checks))})"
-
-
-def _refusal(check: Check, result: object) -> _deny.Denial:
-    if isinstance(result, _deny.Denial):
-        return result
-    raise TypeError(
-        f"check {_name(check)} returned {type(result).__name__}; a check returns None to admit "
-        "or a Denial to refuse"
-    )

@@ -1,4 +1,4 @@
-"""Deny from anywhere: a fail-closed guard middleware and the `Denied` exception.
+"""Deny from anywhere: a fail-closed guard middleware that answers `Denied` and failed checks.
 
 Theory of operation
 -------------------
@@ -78,20 +78,27 @@ sends the close code without its reason.
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 import enum
-import http
-import inspect
 import logging
 import operator
-import sys
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from types import MappingProxyType
-from typing import Any, Literal, NoReturn
-from urllib.parse import parse_qsl
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Literal, get_args
 
 from asgi_ws_deny import _deny
+from asgi_ws_deny.handshake import (
+    MAX_CLOSE_REASON_BYTES,
+    AllOf,
+    Check,
+    CheckResult,
+    Denied,
+    Handshake,
+    MultiMap,
+    close_reason,
+    denied_in,
+    run_check,
+    status_phrase,
+)
 
 __all__ = (
     "MAX_CLOSE_REASON_BYTES",
@@ -111,17 +118,9 @@ __all__ = (
 
 _logger = logging.getLogger("asgi_ws_deny")
 
-#: RFC 6455 section 5.5: a control frame carries at most 125 bytes, two of them the close code.
-MAX_CLOSE_REASON_BYTES = 123
-
 #: When denials become an accept and a close: never, for requests with an ``Origin`` header
 #: (browsers), or always.
 BrowserPolicy = Literal["never", "origin", "always"]
-
-#: What a check gives back: ``None`` admits, a `Denial` refuses.
-CheckResult = _deny.Denial | None
-#: A sync or async callable deciding on a `Handshake`; it may also raise `Denied`.
-Check = Callable[["Handshake"], "CheckResult | Awaitable[CheckResult]"]
 #: Close codes by HTTP status, or a callable from status to close code.
 CloseCodes = Mapping[int, int] | Callable[[int], int]
 
@@ -141,18 +140,6 @@ _SENDABLE_CLOSE_CODES = frozenset((1000, 1001, 1002, 1003, *range(1007, 1015), *
 # RFC 6455 section 7.4.1, 1008 "policy violation".
 _POLICY_VIOLATION = 1008
 
-_EXCEPTION_GROUP: type[BaseException] | None = getattr(builtins, "BaseExceptionGroup", None)
-
-
-def _exception_group() -> type[BaseException] | None:
-    """The type of exception groups: built in from Python 3.11; on 3.10, that of the
-    ``exceptiongroup`` backport, which trio and anyio load before they raise a group."""
-    if _EXCEPTION_GROUP is not None:
-        return _EXCEPTION_GROUP
-    backport = sys.modules.get("exceptiongroup")
-    group: type[BaseException] | None = getattr(backport, "BaseExceptionGroup", None)
-    return group
-
 
 def _sendable(code: object) -> int | None:
     """``code`` as a plain int when a close frame may carry it (RFC 6455 section 7.4), else None.
@@ -171,22 +158,7 @@ def default_close_code(status: int) -> int:
     return 4000 + status
 
 
-def _phrase(status: int) -> str:
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return ""
-
-
-def _truncate_reason(reason: str) -> str:
-    encoded = reason.encode("utf-8")
-    if len(encoded) <= MAX_CLOSE_REASON_BYTES:
-        return reason
-    # The cut may fall inside a multi-byte character; "ignore" drops only that partial tail.
-    return encoded[:MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
-
-
-# --- Errors and the exception an application raises ----------------------------------------
+# --- The handshake state --------------------------------------------------------------------
 
 
 class HandshakeState(enum.Enum):
@@ -222,299 +194,38 @@ class HandshakeStateError(_deny.DenyError, RuntimeError):
         return (type(self), (self.state, self.message_type, self.detail))
 
 
-class Denied(Exception):
-    """Raise to deny the WebSocket handshake from anywhere under a `WebSocketGuard`.
+_ACCEPT = "websocket.accept"
+_SEND = "websocket.send"
+_CLOSE = "websocket.close"
+_START = "websocket.http.response.start"
+_BODY = "websocket.http.response.body"
 
-    ``Denied(status, headers=(), body=b"", *, reason=None)`` validates its arguments into a
-    `Denial` at once (so a bad status fails where it is raised, with `InvalidDenialError`);
-    ``status`` may also be a ready `Denial`, given alone. ``reason`` is the text of the close
-    frame when the denial travels as a close (after accept, or under a browser-visible policy);
-    it defaults to the status phrase ("Not Found") and is cut to 123 UTF-8 bytes when sent.
+_CONNECTING = HandshakeState.CONNECTING
+_OPEN = HandshakeState.OPEN
+_RESPONDING = HandshakeState.RESPONDING
+_DENIED = HandshakeState.DENIED
+_CLOSED = HandshakeState.CLOSED
 
-    It is not a `DenyError`: those report misuse of this package, while `Denied` is an answer
-    the application chose, so ``except DenyError`` does not swallow it.
-    """
+# Every move the application can make, by state and message type: the one transition table.
+# Two moves also depend on the message itself, and `_Tracker.send` decides them: a response
+# start needs the extension and a status that denies, and only the last response body
+# (``more_body`` false) ends the denial. A message type missing from a state's row is refused.
+_TRANSITIONS: dict[HandshakeState, dict[object, HandshakeState]] = {
+    _CONNECTING: {_ACCEPT: _OPEN, _CLOSE: _DENIED, _START: _RESPONDING},
+    _OPEN: {_SEND: _OPEN, _CLOSE: _CLOSED},
+    _RESPONDING: {_BODY: _RESPONDING},
+    _DENIED: {},
+    _CLOSED: {},
+}
 
-    def __init__(
-        self,
-        status: int | _deny.Denial = 403,
-        headers: _deny.Headers = (),
-        body: _deny.Body = b"",
-        *,
-        reason: str | None = None,
-    ) -> None:
-        denial = _deny._as_denial(status, headers, body)
-        if reason is None:
-            reason = _phrase(denial.status)
-        elif not isinstance(reason, str):
-            raise _deny.InvalidDenialError(f"reason must be str, got {type(reason).__name__}")
-        try:
-            reason.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise _deny.InvalidDenialError(
-                f"reason cannot be encoded as UTF-8: {exc.reason}"
-            ) from None
-        super().__init__(denial.status, reason)
-        self._denial = denial
-        self._reason = reason
-
-    @property
-    def denial(self) -> _deny.Denial:
-        """The validated response."""
-        return self._denial
-
-    @property
-    def status(self) -> int:
-        """The HTTP status of the denial."""
-        return self._denial.status
-
-    @property
-    def reason(self) -> str:
-        """The close reason, uncut."""
-        return self._reason
-
-    def __str__(self) -> str:
-        return f"{self._denial.status} {self._reason}".rstrip()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._denial!r}, reason={self._reason!r})"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_restore_denied, (type(self), self._denial, self._reason))
-
-
-def _restore_denied(cls: type[Denied], denial: _deny.Denial, reason: str) -> Denied:
-    return cls(denial, reason=reason)
-
-
-def _denied_in(exc: BaseException) -> Denied | None:
-    """The `Denied` that ``exc`` is, or that alone fills an exception group, else None."""
-    if isinstance(exc, Denied):
-        return exc
-    group = _exception_group()
-    if group is not None and isinstance(exc, group):
-        # A Denied raised inside a task group arrives wrapped; it still means "deny" when
-        # nothing else failed beside it.
-        matched, rest = exc.split(Denied)  # type: ignore[attr-defined]
-        while matched is not None and rest is None and not isinstance(matched, Denied):
-            matched = matched.exceptions[0]
-        if isinstance(matched, Denied):
-            return matched
-    return None
-
-
-# --- The read-only view of a handshake ------------------------------------------------------
-
-
-class MultiMap(Mapping[str, str]):
-    """A read-only mapping that keeps every value of a repeated key, in order.
-
-    ``m[key]`` and ``m.get(key)`` give the first value, ``m.getall(key)`` all of them, and
-    ``m.multi_items()`` every pair as received. With ``case_insensitive`` (headers) keys are
-    compared and listed in lowercase.
-    """
-
-    __slots__ = ("_fold", "_index", "_items")
-
-    _fold: Callable[[str], str] | None
-    _items: tuple[tuple[str, str], ...]
-    _index: dict[str, tuple[str, ...]]
-
-    def __init__(self, items: Iterable[tuple[str, str]], *, case_insensitive: bool = False) -> None:
-        fold = str.lower if case_insensitive else None
-        pairs = tuple((fold(k) if fold else k, v) for k, v in items)
-        index: dict[str, list[str]] = {}
-        for key, value in pairs:
-            index.setdefault(key, []).append(value)
-        object.__setattr__(self, "_fold", fold)
-        object.__setattr__(self, "_items", pairs)
-        object.__setattr__(self, "_index", {k: tuple(v) for k, v in index.items()})
-
-    def _key(self, key: str) -> str:
-        return self._fold(key) if self._fold is not None and isinstance(key, str) else key
-
-    def __getitem__(self, key: str) -> str:
-        return self._index[self._key(key)][0]
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self._key(key) in self._index
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._index)
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def getall(self, key: str) -> tuple[str, ...]:
-        """Every value of ``key`` in order; empty when it is absent."""
-        return self._index.get(self._key(key), ())
-
-    def multi_items(self) -> tuple[tuple[str, str], ...]:
-        """Every (key, value) pair in order, repeats included."""
-        return self._items
-
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(f"{type(self).__name__} is read-only")
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({list(self._items)!r})"
-
-
-class Handshake:
-    """A read-only view of a WebSocket handshake, given to a guard's check.
-
-    Every attribute is derived from the ASGI scope on first use: ``path``, ``root_path``,
-    ``query_string`` (raw bytes) and ``query`` (parsed, blank values kept), ``headers``
-    (case-insensitive, repeats kept, decoded as latin-1), ``cookies`` (across every ``Cookie``
-    header: the first value of each name, ``getall`` for every one), ``origin``, ``client``
-    and ``server`` (``(host, port)`` or ``None``), ``subprotocols``, ``http_version``,
-    ``scheme``, and ``scope`` itself as a read-only mapping.
-    """
-
-    __slots__ = ("_cache", "_scope")
-
-    _scope: Mapping[str, Any]
-    _cache: dict[str, Any]
-
-    def __init__(self, scope: _deny.Scope) -> None:
-        # Every admitted handshake pays for this, so it only keeps the scope: what a check asks
-        # for is derived on first use and kept in `_cache`, made then too.
-        _set_scope(self, scope)
-
-    def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(f"{type(self).__name__} is read-only")
-
-    def _memo(self) -> dict[str, Any]:
-        try:
-            return self._cache
-        except AttributeError:
-            cache: dict[str, Any] = {}
-            _set_cache(self, cache)
-            return cache
-
-    @property
-    def scope(self) -> Mapping[str, Any]:
-        """The ASGI scope, read-only (its nested values are the server's own)."""
-        memo = self._memo()
-        cached = memo.get("scope")
-        if cached is None:
-            cached = memo["scope"] = MappingProxyType(self._scope)
-        return cached
-
-    @property
-    def path(self) -> str:
-        """The decoded request path, without the query string."""
-        return str(self._scope.get("path", ""))
-
-    @property
-    def root_path(self) -> str:
-        """Where the application is mounted."""
-        return str(self._scope.get("root_path", "") or "")
-
-    @property
-    def query_string(self) -> bytes:
-        """The raw query string."""
-        return bytes(self._scope.get("query_string", b"") or b"")
-
-    @property
-    def query(self) -> MultiMap:
-        """The parsed query string; ``?a=1&a=2`` gives ``query["a"] == "1"``, ``getall`` both."""
-        memo = self._memo()
-        cached = memo.get("query")
-        if cached is None:
-            pairs = parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True)
-            cached = memo["query"] = MultiMap(pairs)
-        return cached
-
-    @property
-    def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:
-        """The request headers as the server gave them."""
-        return tuple((bytes(k), bytes(v)) for k, v in self._scope.get("headers", ()))
-
-    @property
-    def headers(self) -> MultiMap:
-        """The request headers, case-insensitive, repeats kept in order."""
-        memo = self._memo()
-        cached = memo.get("headers")
-        if cached is None:
-            pairs = ((k.decode("latin-1"), v.decode("latin-1")) for k, v in self.raw_headers)
-            cached = memo["headers"] = MultiMap(pairs, case_insensitive=True)
-        return cached
-
-    @property
-    def cookies(self) -> MultiMap:
-        """Cookies by name (RFC 6265 section 5.4): ``cookies["a"]`` is the first of a repeated
-        name, ``cookies.getall("a")`` every value in order (a sibling subdomain can add one)."""
-        memo = self._memo()
-        cached = memo.get("cookies")
-        if cached is None:
-            pairs = []
-            for header in self.headers.getall("cookie"):
-                for pair in header.split(";"):
-                    name, sep, value = pair.partition("=")
-                    name = name.strip()
-                    if sep and name:
-                        pairs.append((name, value.strip()))
-            cached = memo["cookies"] = MultiMap(pairs)
-        return cached
-
-    @property
-    def origin(self) -> str | None:
-        """The ``Origin`` header, which every browser sends; ``None`` when absent."""
-        return self.headers.get("origin")
-
-    @property
-    def client(self) -> tuple[str, int] | None:
-        """The remote ``(host, port)``, or ``None`` when the server does not know it."""
-        return _address(self._scope.get("client"))
-
-    @property
-    def server(self) -> tuple[str, int | None] | None:
-        """The listening ``(host, port)`` (``(path, None)`` for a unix socket), or ``None``."""
-        return _address(self._scope.get("server"))
-
-    @property
-    def subprotocols(self) -> tuple[str, ...]:
-        """The subprotocols the client offered, in its order of preference."""
-        return tuple(self._scope.get("subprotocols") or ())
-
-    @property
-    def http_version(self) -> str:
-        """``"1.1"`` or ``"2"``."""
-        return str(self._scope.get("http_version", "1.1"))
-
-    @property
-    def scheme(self) -> str:
-        """``"ws"`` or ``"wss"``."""
-        return str(self._scope.get("scheme", "ws") or "ws")
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.path!r} client={self.client!r}>"
-
-
-# The slots' own setters: `Handshake.__setattr__` refuses every assignment, and these are
-# cheaper than object.__setattr__.
-_set_scope = Handshake.__dict__["_scope"].__set__
-_set_cache = Handshake.__dict__["_cache"].__set__
-
-
-def _address(value: Any) -> tuple[Any, Any] | None:
-    if value is None:
-        return None
-    host, port = value
-    return (host, port)
-
-
-# --- The send wrapper -----------------------------------------------------------------------
-
-_HINTS: dict[tuple[HandshakeState, str | None], str] = {
-    (HandshakeState.CONNECTING, _BODY): "a response body comes after websocket.http.response.start",
-    (HandshakeState.CONNECTING, _SEND): "accept the connection first",
-    (HandshakeState.RESPONDING, _START): "the denial response has already started",
-    (HandshakeState.RESPONDING, _ACCEPT): "a denial response has started; it cannot be accepted",
-    (HandshakeState.OPEN, _ACCEPT): "the connection is already accepted",
-    (HandshakeState.OPEN, _START): "a denial response is only possible before accept",
-    (HandshakeState.OPEN, _BODY): "a denial response is only possible before accept",
+_HINTS: dict[tuple[HandshakeState, object], str] = {
+    (_CONNECTING, _BODY): "a response body comes after websocket.http.response.start",
+    (_CONNECTING, _SEND): "accept the connection first",
+    (_RESPONDING, _START): "the denial response has already started",
+    (_RESPONDING, _ACCEPT): "a denial response has started; it cannot be accepted",
+    (_OPEN, _ACCEPT): "the connection is already accepted",
+    (_OPEN, _START): "a denial response is only possible before accept",
+    (_OPEN, _BODY): "a denial response is only possible before accept",
 }
 _AFTER_DENIAL = (
     "the handshake was denied, and no message follows a denial "
@@ -526,95 +237,56 @@ _AFTER_CLOSE = "the connection is closed (RFC 6455 section 5.5.1: nothing follow
 class _Tracker:
     """Follows the handshake through the messages the application sends."""
 
-    __slots__ = ("_scope", "_send", "moves")
+    __slots__ = ("_scope", "_send", "state")
 
     def __init__(self, send: _deny.Send, scope: _deny.Scope) -> None:
         self._send = send
         self._scope = scope  # asked about the extension only when a response starts
-        self.moves = _CONNECTING  # the state, held as the table of its moves
-
-    @property
-    def state(self) -> HandshakeState:
-        return _STATES[id(self.moves)]
+        self.state = _CONNECTING
 
     def send(self, message: Any) -> Awaitable[None]:
-        # Every data message of a long-lived connection comes through here, so it is a plain
-        # function that hands back the server's own awaitable: no coroutine of ours between
-        # the application and the server, and a common move is one lookup. The state moves
-        # when the application calls send, before it awaits, so two concurrent sends cannot
-        # both pass one check (two accepts, an accept racing a denial); a refused message
-        # raises from the call.
+        # A plain function that hands back the server's own awaitable: no coroutine of the
+        # guard's sits between the application and the server on a long-lived connection. The
+        # state moves when the application calls send, before it awaits, so two concurrent
+        # sends cannot both pass one check (two accepts, an accept racing a denial); a refused
+        # message raises from the call.
         try:
-            self.moves = self.moves[message["type"]]
-        except (KeyError, TypeError):  # not a common move, no "type", not a mapping
-            self.moves = self._next(message)
+            kind = message["type"]
+            state = _TRANSITIONS[self.state][kind]
+        except (KeyError, TypeError):  # a move the table lacks, no "type", not a mapping
+            raise self._refusal(message) from None
+        if kind == _START:
+            self._check_start(message)
+        elif kind == _BODY and not message.get("more_body", False):
+            state = _DENIED
+        self.state = state
         return self._send(message)
 
-    def _next(self, message: Any) -> _Moves:
-        kind = _kind(message)
+    def _check_start(self, message: Mapping[str, Any]) -> None:
+        if not _deny.supports_denial_response(self._scope):
+            raise HandshakeStateError(
+                self.state,
+                _START,
+                f"the server does not list {_deny.EXTENSION!r} in scope['extensions']; "
+                "deny with websocket.close, or with deny(), which falls back to it",
+            )
+        # The core's own rules for a denial's status: 200..599, and no 2xx over HTTP/2, where
+        # it would open the tunnel (RFC 8441 section 5). The application's headers and body
+        # are its own; the server checks those.
+        _deny.Denial(message.get("status")).messages(self._scope)  # type: ignore[arg-type]
+
+    def _refusal(self, message: object) -> HandshakeStateError:
+        kind = message.get("type") if isinstance(message, Mapping) else None
         state = self.state
-        if state is HandshakeState.CONNECTING and kind == _START:
-            if not _deny.supports_denial_response(self._scope):
-                raise HandshakeStateError(
-                    state,
-                    kind,
-                    f"the server does not list {_deny.EXTENSION!r} in scope['extensions']; "
-                    "deny with websocket.close, or with deny(), which falls back to it",
-                )
-            _check_start_status(message.get("status"), self._scope)
-            return _RESPONDING
-        if state is HandshakeState.RESPONDING and kind == _BODY:
-            return _RESPONDING if message.get("more_body", False) else _DENIED
-        if state is HandshakeState.DENIED:
+        if state is _DENIED:
             hint = _AFTER_DENIAL
-        elif state is HandshakeState.CLOSED:
+        elif state is _CLOSED:
             hint = _AFTER_CLOSE
         elif kind not in (_ACCEPT, _SEND, _CLOSE, _START, _BODY):
             hint = "it is not a WebSocket send event of ASGI or its denial-response extension"
         else:
             hint = _HINTS.get((state, kind), "it is out of order")
-        raise HandshakeStateError(state, kind, hint)
-
-
-# Each state is the table of its moves: the message types whose move depends on the type alone,
-# each mapped to the table of the state it leads to. The tracker holds the table, so a common
-# move costs one lookup; a response start (the extension, its status), a response body
-# (more_body) and every refusal are decided by `_Tracker._next`.
-_Moves = dict[object, "_Moves"]
-_CONNECTING: _Moves = {}
-_OPEN: _Moves = {}
-_RESPONDING: _Moves = {}
-_DENIED: _Moves = {}
-_CLOSED: _Moves = {}
-_CONNECTING.update({_ACCEPT: _OPEN, _CLOSE: _DENIED})
-_OPEN.update({_SEND: _OPEN, _CLOSE: _CLOSED})
-_STATES: dict[int, HandshakeState] = {
-    id(_CONNECTING): HandshakeState.CONNECTING,
-    id(_OPEN): HandshakeState.OPEN,
-    id(_RESPONDING): HandshakeState.RESPONDING,
-    id(_DENIED): HandshakeState.DENIED,
-    id(_CLOSED): HandshakeState.CLOSED,
-}
-
-
-def _kind(message: object) -> object:
-    if isinstance(message, Mapping):
-        return message.get("type")
-    return None
-
-
-def _check_start_status(status: object, scope: _deny.Scope) -> None:
-    if isinstance(status, bool) or not isinstance(status, int) or not 200 <= status <= 599:
-        raise _deny.InvalidDenialError(
-            f"websocket.http.response.start status must be an int in 200..599, got {status!r}: "
-            "a 1xx status is an interim response (101 would complete the upgrade)"
-        )
-    if status <= 299 and scope.get("http_version") == "2":
-        raise _deny.InvalidDenialError(
-            f"websocket.http.response.start status {status} would accept the WebSocket over "
-            "HTTP/2, where a 2xx answer to the extended CONNECT opens the tunnel (RFC 8441 "
-            "section 5)"
-        )
+        return HandshakeStateError(state, kind, hint)
 
 
 # --- The middleware -------------------------------------------------------------------------
@@ -665,9 +337,6 @@ class WebSocketGuard:
         if not callable(app):
             raise _deny.InvalidDenialError(f"app must be an ASGI callable, got {app!r}")
         if isinstance(check, (list, tuple)):
-            # checks.py builds on this module, so its AllOf is imported only when asked for.
-            from asgi_ws_deny.checks import AllOf
-
             try:
                 check = AllOf(*check)
             except _deny.DenyError as exc:  # checks' InvalidCheckError: an option of the guard's
@@ -676,9 +345,9 @@ class WebSocketGuard:
             raise _deny.InvalidDenialError(
                 f"check must be callable, a list of checks, or None, got {check!r}"
             )
-        if fallback not in ("close", "raise"):
+        if fallback not in get_args(_deny.Fallback):
             raise _deny.InvalidDenialError(f"fallback must be 'close' or 'raise', got {fallback!r}")
-        if browser_policy not in ("never", "origin", "always"):
+        if browser_policy not in get_args(BrowserPolicy):
             raise _deny.InvalidDenialError(
                 f"browser_policy must be 'never', 'origin' or 'always', got {browser_policy!r}"
             )
@@ -697,28 +366,16 @@ class WebSocketGuard:
         tracker = _Tracker(send, scope)
         check = self.check
         if check is not None:
-            # run_check, written out for the admitting case: a sync check that returns None
-            # costs no coroutine. Anything else takes run_check's own path.
-            refusal: _Refusal | None
-            try:
-                result: object = check(Handshake(scope))
-            except Exception as exc:
-                refusal = _check_raised(check, scope, self.error_denial, exc)
-            else:
-                refusal = (
-                    None
-                    if result is None
-                    else await _check_returned(check, scope, self.error_denial, result)
-                )
+            refusal = await run_check(check, scope, self.error_denial)
             if refusal is not None:
                 await self._refuse(scope, tracker, *refusal)
                 return
         try:
             await self.app(scope, receive, tracker.send)
         except Exception as exc:
-            denied = _denied_in(exc)
+            denied = denied_in(exc)
             if denied is None:
-                if tracker.moves is _CONNECTING:
+                if tracker.state is _CONNECTING:
                     # Fail closed before the server improvises (a 500 on some, a stray 101
                     # on others); the error still reaches the server's own error handling,
                     # which is also where it goes when fallback="raise" finds no extension.
@@ -727,14 +384,14 @@ class WebSocketGuard:
                 raise
             await self._convert(scope, tracker, denied, exc)
             return
-        if tracker.moves is _CONNECTING:
+        if tracker.state is _CONNECTING:
             _logger.debug(
                 "WebSocket app returned without a handshake on %r; denying with %d",
                 scope.get("path"),
                 self.no_handshake_denial.status,
             )
             await self._refuse(scope, tracker, self.no_handshake_denial, None)
-        elif tracker.moves is _RESPONDING:
+        elif tracker.state is _RESPONDING:
             await _quietly(tracker.send({"type": _BODY, "body": b"", "more_body": False}))
 
     def _browser_visible(self, scope: _deny.Scope) -> bool:
@@ -780,8 +437,8 @@ class WebSocketGuard:
                 return
 
     def _close_message(self, status: int, reason: str | None) -> dict[str, Any]:
-        text = _phrase(status) if reason is None else reason
-        return {"type": _CLOSE, "code": self._close_code(status), "reason": _truncate_reason(text)}
+        text = status_phrase(status) if reason is None else reason
+        return {"type": _CLOSE, "code": self._close_code(status), "reason": close_reason(text)}
 
     async def _close(self, tracker: _Tracker, status: int, reason: str | None) -> None:
         await _quietly(tracker.send(self._close_message(status, reason)))
@@ -800,73 +457,6 @@ class WebSocketGuard:
             _logger.debug(
                 "Denied raised in state %s on %r; nothing to send", state.name, scope.get("path")
             )
-
-
-async def run_check(
-    check: Check, scope: _deny.Scope, error_denial: _deny.Denial
-) -> tuple[_deny.Denial, str | None] | None:
-    """Run ``check`` on the handshake of ``scope`` as `WebSocketGuard` does, failing closed.
-
-    Returns ``None`` only when the check returned ``None``; otherwise the denial to send and the
-    reason to close with: the check's `Denial`, a raised `Denied`'s denial and reason, or
-    ``error_denial`` (logged) for an exception or any other return value. For adapters that run
-    a check outside the guard, such as a framework's dependency.
-    """
-    try:
-        result: object = check(Handshake(scope))
-    except Exception as exc:
-        return _check_raised(check, scope, error_denial, exc)
-    return None if result is None else await _check_returned(check, scope, error_denial, result)
-
-
-_Refusal = tuple[_deny.Denial, str | None]
-
-
-def _check_raised(
-    check: Check, scope: _deny.Scope, error_denial: _deny.Denial, exc: Exception
-) -> _Refusal:
-    """A raised `Denied` refuses with its denial; any other exception fails closed, logged."""
-    denied = _denied_in(exc)
-    if denied is not None:
-        return denied.denial, denied.reason
-    _logger.exception(
-        "WebSocket check %s raised on %r; denying with %d",
-        _name(check),
-        scope.get("path"),
-        error_denial.status,
-        exc_info=exc,
-    )
-    return error_denial, None
-
-
-async def _check_returned(
-    check: Check, scope: _deny.Scope, error_denial: _deny.Denial, result: object
-) -> _Refusal | None:
-    """Judge what a check returned other than ``None``: await it first when it is awaitable."""
-    if inspect.isawaitable(result):
-        try:
-            result = await result
-        except Exception as exc:
-            return _check_raised(check, scope, error_denial, exc)
-        if result is None:
-            return None
-    if isinstance(result, _deny.Denial):
-        return result, None
-    _logger.error(
-        "WebSocket check %s returned a %s on %r; a check returns None to admit or a Denial "
-        "to refuse; denying with %d",
-        _name(check),
-        type(result).__name__,
-        scope.get("path"),
-        error_denial.status,
-    )
-    return error_denial, None
-
-
-def _name(check: object) -> str:
-    """A check's name for the log: never its repr, which may hold a key or a token."""
-    name = getattr(check, "__qualname__", None) or type(check).__qualname__
-    return f"{getattr(check, '__module__', None) or type(check).__module__}.{name}"
 
 
 async def _quietly(sending: Awaitable[None]) -> bool:

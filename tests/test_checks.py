@@ -331,8 +331,8 @@ def test_the_validator_is_named_never_shown() -> None:
 
     check = TokenCheck(functools.partial(check_signature, key=signing_key), cookie="session")
     assert signing_key not in repr(check)
-    assert repr(check) == "TokenCheck(partial, header=True, cookie='session')"
-    assert repr(TokenCheck(is_token)) == "TokenCheck(is_token, header=True)"
+    assert repr(check) == "TokenCheck(functools.partial, header=True, cookie='session')"
+    assert repr(TokenCheck(is_token)) == "TokenCheck(test_checks.is_token, header=True)"
 
 
 def test_a_sync_validator_keeps_the_check_sync() -> None:
@@ -518,7 +518,7 @@ async def test_a_failing_check_fails_closed_and_stops_the_chain(
     assert endpoint.calls == 0
     assert "after" not in log
     if not isinstance(failure, BaseException):
-        assert f"check Recording returned {type(failure).__name__}" in caplog.text
+        assert f"check test_checks.Recording returned {type(failure).__name__}" in caplog.text
         # A name, never the repr, which may hold a key or a token.
         assert "Recording('broken')" not in caplog.text
 

@@ -30,7 +30,9 @@ def loaded_after(statement: str) -> set[str]:
 
 
 def test_the_package_and_contrib_load_no_framework() -> None:
-    loaded = loaded_after("import asgi_ws_deny, asgi_ws_deny.contrib, asgi_ws_deny.contrib._common")
+    loaded = loaded_after(
+        "import asgi_ws_deny, asgi_ws_deny.contrib, asgi_ws_deny.guard, asgi_ws_deny.checks"
+    )
     assert not loaded & EVERY_FRAMEWORK
     assert "asyncio" not in loaded
 

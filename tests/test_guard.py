@@ -24,7 +24,7 @@ from asgi_ws_deny import (
     WebSocketGuard,
     default_close_code,
 )
-from asgi_ws_deny import guard as guard_module
+from asgi_ws_deny import handshake as handshake_module
 from asgi_ws_deny.testing import handshake
 from tests.helpers import Recorder, exception_group, forbidden_receive, websocket_scope
 
@@ -162,7 +162,7 @@ async def test_a_group_of_the_backport_counts_too(monkeypatch: pytest.MonkeyPatc
     if sys.version_info >= (3, 11):
         backport = types.ModuleType("exceptiongroup")
         backport.BaseExceptionGroup = vars(builtins)["BaseExceptionGroup"]  # type: ignore[attr-defined]
-        monkeypatch.setattr(guard_module, "_EXCEPTION_GROUP", None)
+        monkeypatch.setattr(handshake_module, "_EXCEPTION_GROUP", None)
         monkeypatch.setitem(sys.modules, "exceptiongroup", backport)
     group = exception_group(Denied(429))
     assert (await handshake(WebSocketGuard(Endpoint(), raising(group)))).status == 429

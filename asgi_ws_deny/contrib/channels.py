@@ -36,13 +36,9 @@ from typing import Any
 from channels.exceptions import StopConsumer
 
 from asgi_ws_deny import _deny
-from asgi_ws_deny.contrib._common import as_denial, close_reason
-from asgi_ws_deny.guard import (
-    Denied,
-    HandshakeState,
-    HandshakeStateError,
-    default_close_code,
-)
+from asgi_ws_deny._deny import as_denial
+from asgi_ws_deny.guard import HandshakeState, HandshakeStateError, default_close_code
+from asgi_ws_deny.handshake import Denied, close_reason
 
 __all__ = ("DISCONNECT_CODE", "DenialMixin")
 

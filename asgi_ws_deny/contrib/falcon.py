@@ -27,7 +27,8 @@ from typing import Any
 import falcon.asgi
 
 from asgi_ws_deny import _deny
-from asgi_ws_deny.guard import BrowserPolicy, Check, CloseCodes, Denied, WebSocketGuard
+from asgi_ws_deny.guard import BrowserPolicy, CloseCodes, WebSocketGuard
+from asgi_ws_deny.handshake import Check, Denied
 
 __all__ = ("denied_handler", "guard")
 

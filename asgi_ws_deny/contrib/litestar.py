@@ -25,7 +25,7 @@ from __future__ import annotations
 from litestar.connection import WebSocket
 
 from asgi_ws_deny import _deny
-from asgi_ws_deny.contrib._common import as_denial
+from asgi_ws_deny._deny import as_denial
 from asgi_ws_deny.guard import HandshakeState, HandshakeStateError
 
 __all__ = ("deny",)

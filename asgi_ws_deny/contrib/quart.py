@@ -40,7 +40,7 @@ from typing import Any
 from quart import Quart, Response
 
 from asgi_ws_deny import _deny
-from asgi_ws_deny.guard import Denied
+from asgi_ws_deny.handshake import Denied
 
 _App = Callable[[Any, Any, Any], Awaitable[None]]
 
@@ -106,32 +106,25 @@ def one_body(app: _App) -> _App:
         if scope.get("type") != "websocket":
             await app(scope, receive, send)
             return
-        start: Mapping[str, Any] | None = None
-        chunks: list[bytes] = []
+        denying = _deny.denial_send(scope, send)
         accepted = False
         refused = asyncio.Event()
 
         async def gathering_send(message: Any) -> None:
-            nonlocal start, accepted
+            nonlocal accepted
             kind = message.get("type") if isinstance(message, Mapping) else None
-            if kind == _START and start is None:
-                start = message
-            elif kind == _BODY and start is not None:
-                chunks.append(bytes(message.get("body", b"")))
-                if not message.get("more_body", False):
-                    denial = _deny.Denial(
-                        start.get("status", 200), start.get("headers", ()), b"".join(chunks)
-                    )
-                    try:
-                        await _deny.deny(scope, send, denial)
-                    finally:
+            if kind in (_START, _BODY):
+                try:
+                    await denying(message)
+                finally:
+                    if denying.outcome is not None:
                         refused.set()
-            else:
-                if kind == _ACCEPT:
-                    accepted = True
-                elif kind == _CLOSE and not accepted:
-                    refused.set()  # a close before accept: the server answers 403
-                await send(message)
+                return
+            if kind == _ACCEPT:
+                accepted = True
+            elif kind == _CLOSE and not accepted:
+                refused.set()  # a close before accept: the server answers 403
+            await send(message)
 
         async def receiving() -> Any:
             if refused.is_set():

@@ -64,16 +64,10 @@ from starlette.types import ExceptionHandler, Message
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from asgi_ws_deny import _deny
-from asgi_ws_deny.checks import AllOf
-from asgi_ws_deny.contrib._common import as_denial, close_reason, phrase
-from asgi_ws_deny.guard import (
-    Check,
-    Denied,
-    HandshakeState,
-    HandshakeStateError,
-    default_close_code,
-    run_check,
-)
+from asgi_ws_deny._deny import as_denial
+from asgi_ws_deny.guard import HandshakeState, HandshakeStateError, default_close_code
+from asgi_ws_deny.handshake import AllOf, Check, Denied, close_reason, run_check
+from asgi_ws_deny.handshake import status_phrase as phrase
 
 __all__ = (
     "add_exception_handlers",
@@ -115,58 +109,31 @@ def denial_from_response(response: Response) -> _deny.Denial:
     return _deny.Denial(response.status_code, response.raw_headers, body)
 
 
-async def _collect(websocket: WebSocket, response: Response) -> _deny.Denial:
-    """Run a response that streams its body against a recording ``send``; its denial."""
-    start: Message | None = None
-    chunks: list[bytes] = []
+async def _send_response(
+    websocket: WebSocket, response: Response, fallback: _deny.Fallback
+) -> tuple[_deny.Outcome, BackgroundTask | None]:
+    """Run ``response`` against the core's `denial_send`: what it sends becomes the denial.
 
-    async def record(message: Message) -> None:
-        nonlocal start
-        kind = message.get("type")
-        if kind == _START and start is None:
-            start = message
-        elif kind == _BODY and start is not None:
-            chunks.append(bytes(message.get("body", b"")))
-        else:
-            raise _deny.InvalidDenialError(
-                f"{type(response).__name__} sent {kind!r} out of order while its body was "
-                "collected for a denial"
-            )
+    Its background task is held back and handed to the caller: it runs after the denial is
+    sent, as it would after an HTTP response, and not at all when the client had left.
+    """
 
     async def receive() -> Message:
         raise _deny.InvalidDenialError(
-            f"{type(response).__name__} called receive() while its body was collected for a "
-            "denial: nothing arrives before a handshake is answered"
+            f"{type(response).__name__} called receive() while it was sent as a denial: "
+            "nothing arrives before a handshake is answered"
         )
 
-    await response(websocket.scope, receive, record)
-    if start is None:
-        raise _deny.InvalidDenialError(f"{type(response).__name__} sent no response start")
-    return _deny.Denial(start["status"], start.get("headers", ()), b"".join(chunks))
-
-
-async def _as_denial(
-    websocket: WebSocket,
-    status: int | _deny.Denial | Response,
-    headers: _deny.Headers,
-    body: _deny.Body,
-) -> tuple[_deny.Denial, BackgroundTask | None]:
-    if isinstance(status, Response):
-        if headers != () or body != b"":
-            raise _deny.InvalidDenialError(
-                "headers and body belong to the Response; set them on it instead"
-            )
-        background = status.background
-        if isinstance(getattr(status, "body", None), (bytes, bytearray, memoryview)):
-            return denial_from_response(status), background
-        # A streaming or file response runs its background task at the end of its own call;
-        # held back here, it runs after the denial is sent, as it would after an HTTP response.
-        status.background = None
-        try:
-            return await _collect(websocket, status), background
-        finally:
-            status.background = background
-    return as_denial(status, headers, body), None
+    background = response.background
+    response.background = None
+    send = _deny.denial_send(websocket.scope, websocket.send, fallback=fallback)
+    try:
+        await response(websocket.scope, receive, send)
+    finally:
+        response.background = background
+    if send.outcome is None:
+        raise _deny.InvalidDenialError(f"{type(response).__name__} sent no whole response")
+    return send.outcome, background
 
 
 async def deny(
@@ -201,8 +168,16 @@ async def deny(
             f"the WebSocket's application_state is {state.name}: a handshake can be denied "
             "only before it is accepted, denied or closed",
         )
-    denial, background = await _as_denial(websocket, status, headers, body)
-    outcome = await _deny.deny(websocket.scope, websocket.send, denial, fallback=fallback)
+    background = None
+    if isinstance(status, Response):
+        if headers != () or body != b"":
+            raise _deny.InvalidDenialError(
+                "headers and body belong to the Response; set them on it instead"
+            )
+        outcome, background = await _send_response(websocket, status, fallback)
+    else:
+        denial = as_denial(status, headers, body)
+        outcome = await _deny.deny(websocket.scope, websocket.send, denial, fallback=fallback)
     websocket.application_state = WebSocketState.DISCONNECTED
     websocket.client_state = WebSocketState.DISCONNECTED
     if background is not None and outcome != "disconnected":
