@@ -106,7 +106,9 @@ def test_a_run_is_judged_in_both_directions() -> None:
 
 def test_the_patch_imports_the_copy_under_the_name_the_proof_vendors_it() -> None:
     patch = PATCH.read_text(encoding="utf-8")
-    assert patch.startswith("--- a/starlette/responses.py\n+++ b/starlette/responses.py\n")
+    # One file changes; the text above its diff says what the patch does and why.
+    assert patch.count("\n--- a/") == 1
+    assert "\n--- a/starlette/responses.py\n+++ b/starlette/responses.py\n" in patch
     assert f"+from starlette.{VENDORED_NAME} import denial_send\n" in patch
     assert "+            send = denial_send(scope, send)\n" in patch
 
