@@ -79,7 +79,8 @@ class Expectation:
 
 
 def load_expectations(path: Path = EXPECTATIONS) -> list[Expectation]:
-    """Read the expectations file; raise ``ValueError`` for an entry without a reason."""
+    """Read the expectations file; raise ``ValueError`` for an entry without a reason, a
+    ``when`` or a test id, or listed twice."""
     data = json.loads(path.read_text(encoding="utf-8"))
     if data.get("starlette") != STARLETTE:
         raise ValueError(f"{path} is for Starlette {data.get('starlette')}, not {STARLETTE}")
@@ -150,6 +151,15 @@ def _venv(python: str) -> tuple[Path, bool]:
     stamp = venv / ".proof-constraints"
     if stamp.is_file() and stamp.read_text(encoding="utf-8") == _sha256(CONSTRAINTS):
         return venv, False
+    # Starlette 1.10 requires Python 3.11 (its pyproject.toml's requires-python).
+    version = subprocess.run(
+        [python, "-c", "import sys; print(*sys.version_info[:2], sep='.')"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if tuple(map(int, version.split("."))) < (3, 11):
+        raise SystemExit(f"Starlette {STARLETTE} needs Python 3.11 or later; {python} is {version}")
     shutil.rmtree(venv, ignore_errors=True)
     _run([python, "-m", "venv", venv])
     # pip 25.1 and later install a dependency group (--group); hatchling builds Starlette.
