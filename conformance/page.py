@@ -384,8 +384,9 @@ def _server_section(
 def _item(case_id: str, case: Mapping[str, Any], record: Mapping[str, Any]) -> str:
     mark = category(record)
     text = (
-        f"- [{case_id} {case['title']}](#{case_anchor(case_id)}) ({case['level']}): "
-        f"{_md(record['outcome'])} {mark.symbol}"
+        f"- <span class='wsd-{mark.name}'><span class='wsd-mark' aria-hidden='true'>"
+        f"{mark.symbol}</span></span> [{case_id} {case['title']}](#{case_anchor(case_id)}) "
+        f"({case['level']}): {_md(record['outcome'])}"
     )
     if not record["as_expected"]:
         expected = record["expected"]
@@ -439,9 +440,18 @@ def render(
     for case_id in cases:
         if any(case_id in results[name] for name in names):
             groups.setdefault(_group_of(case_id), []).append(case_id)
+    headings = {
+        group: f"{group} {GROUPS.get(group, (f'Group {group}', ''))[0]}" for group in groups
+    }
+    out += [
+        "",
+        "Case groups: "
+        + " · ".join(f"[{heading}](#{slug(heading)})" for heading in headings.values())
+        + ". Servers: [what each gets wrong](#per-server).",
+    ]
     for group, case_ids in groups.items():
-        title, about = GROUPS.get(group, (f"Group {group}", ""))
-        out += ["", f"## {group} {title}", ""]
+        about = GROUPS.get(group, ("", ""))[1]
+        out += ["", f"## {headings[group]}", ""]
         if about:
             out += [about, ""]
         out += [_grid(case_ids, cases, results, names), ""]
