@@ -32,6 +32,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dis
 ARTIFACTS = ROOT / "test-artifacts" / "support-matrix"
 DESKTOP = {"width": 1400, "height": 900}
 PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1024, "height": 768}
 #: One grid per case group.
 GROUP_COUNT = len({case.group for case in CASES})
 
@@ -206,6 +207,41 @@ def test_every_link_within_the_page_has_its_target(desktop: Page) -> None:
     desktop.locator("table.wsd-grid thead a[href='#granian']").first.click()
     assert desktop.locator("h3#granian").is_visible()
     shoot(desktop, "desktop-granian")
+
+
+def test_a_laptop_width_keeps_every_grid_in_the_window(browser: Browser, site: Path) -> None:
+    page = open_page(browser, site, LAPTOP)
+    try:
+        page.locator("table.wsd-grid").nth(1).scroll_into_view_if_needed()
+        shoot(page, "laptop-group-2")
+        size = overflow(page)
+        assert size["scroll"] <= size["client"] == LAPTOP["width"]
+        for grid in page.evaluate(GRIDS):
+            assert grid["right"] <= LAPTOP["width"]
+            assert grid["scrollWidth"] <= grid["clientWidth"]
+    finally:
+        page.context.close()
+
+
+def test_the_server_bugs_links_follow_that_page(desktop: Page) -> None:
+    links = desktop.evaluate(
+        """() => [...document.querySelectorAll('.md-content a')]
+            .filter(a => a.getAttribute('href').includes('server-bugs')).map(a => a.href)"""
+    )
+    if not (ROOT / "docs" / "server-bugs.md").exists():
+        assert links == []
+        return
+    assert len(links) == len(VARIANTS), "docs/server-bugs.md is new: run make conformance"
+    target = desktop.context.new_page()
+    try:
+        for link in links:
+            address, _, anchor = link.partition("#")
+            target.goto(address + ("index.html" if address.endswith("/") else ""))
+            assert target.locator("h1").count() == 1, link
+            if anchor:
+                assert target.locator(f"[id='{anchor}']").count() == 1, link
+    finally:
+        target.close()
 
 
 def test_the_phone_layout_stacks_each_case_and_cuts_nothing(phone: Page) -> None:
