@@ -17,13 +17,15 @@ a cell is its ``title`` (shown on hover) and, for a whole row, the ``<details>``
 which also says what the case tests and the text it rests on. Below the grids, a section per
 variant lists what that variant gets wrong, with the expectations' notes and upstream links, and
 a link to its entry in ``docs/server-bugs.md`` (with repro scripts) when that page exists at
-render time: mkdocs builds strictly and fails on a link to a missing page or heading.
+render time: a link to a missing page fails the strict docs build, and one to a missing heading
+would lead nowhere, so without the variant's heading the link goes to the page itself.
 
 The grids are raw HTML inside the Markdown (a Markdown table has no classes, titles or
 ``<details>``); the layout comes from ``docs/stylesheets/support-matrix.css``, which widens the
 page, fixes the grid's columns and, on a narrow screen, stacks each case's results as labelled
 marks. The front matter hides mkdocs-material's navigation and table of contents on this page.
-Nothing here reads the clock or the environment: the same index gives the same page.
+Apart from looking for that page, nothing here reads the clock, the environment or the disk:
+the same index gives the same page.
 """
 
 from __future__ import annotations
@@ -38,7 +40,18 @@ from typing import Any
 
 from conformance.expectations import CONFORMS, Expectations
 
-__all__ = ("CATEGORIES", "DOCS_DIR", "GROUPS", "SERVER_BUGS", "Category", "category", "render")
+__all__ = (
+    "CATEGORIES",
+    "DASH",
+    "DOCS_DIR",
+    "GROUPS",
+    "SERVER_BUGS",
+    "Category",
+    "case_anchor",
+    "category",
+    "render",
+    "slug",
+)
 
 #: Where the site's pages live; ``server-bugs.md`` is looked for here when the page is rendered.
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
@@ -111,7 +124,6 @@ CATEGORIES: Mapping[str, Category] = {
 }
 
 #: A dead server anywhere in the cell, no answer in time, or a case that could not run.
-#: A dead server anywhere in the cell, no answer in time, or a case that could not run.
 _CRASH = re.compile(r"\bcrash\b|^hang\b|^error$")
 _CODE = re.compile(r"`([^`]+)`")
 
@@ -152,9 +164,8 @@ def _inline(text: str) -> str:
 
 
 def _md(text: object) -> str:
-    """A result in Markdown: inline code, safe from a backtick or a table's bar."""
-    value = str(text).replace("`", "'").replace("|", "\\|")
-    return f"`{value}`"
+    """A result as Markdown inline code (a backtick inside would end it early)."""
+    return "`" + str(text).replace("`", "'") + "`"
 
 
 def _group_of(case_id: str) -> str:
