@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from conformance.cases import CASES, Case
-from conformance.expectations import CONFORMS, Expectation, Expectations
+from conformance.expectations import Expectation, Expectations
+from conformance.page import render
 
 if TYPE_CHECKING:
     from conformance.runner import CaseResult, ServerHandle
@@ -351,80 +352,6 @@ def terminal_matrix(index: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _md_cell(record: dict[str, Any] | None) -> str:
-    if record is None:
-        return ""
-    cell = str(record["outcome"]).replace("|", "\\|")
-    if not record["as_expected"]:
-        return f"**{cell}** (unexpected; expected {record['expected']})"
-    if record["conforms"] is False:
-        return f"{cell} ⚠"
-    if record["conforms"] is True:
-        return f"{cell} ✓"
-    return cell
-
-
 def markdown(index: dict[str, Any], expectations: Expectations | None = None) -> str:
-    """The support matrix page: cases as rows, variants as columns, then the known deviations."""
-    names = list(index["results"])
-    servers = index["servers"]
-    meta = index["meta"]
-    out = [
-        "# Support matrix",
-        "",
-        "What each ASGI server does with a WebSocket denial, measured on the wire by the "
-        "conformance suite (`make conformance`; see `conformance/README.md`). Generated: do not "
-        "edit by hand.",
-        "",
-        f"- Date: {meta['date']}",
-        f"- Python: {meta['implementation']} {meta['python']} on {meta['platform']}",
-        "- Servers: "
-        + "; ".join(
-            f"`{name}` = {servers[name].get('description') or name} "
-            f"{servers[name].get('version') or '(custom)'}"
-            for name in names
-        ),
-        "- Clients and libraries: " + ", ".join(f"{k} {v}" for k, v in meta["packages"].items()),
-        "",
-        "Legend: ✓ meets the case's MUST/SHOULD; ⚠ does not (a known deviation, listed below); "
-        "unmarked cells are observations (INFO) or not applicable (`n/a`); **bold** is an "
-        "unexpected result. `hang`: no response within the case's time bound; `crash`: the "
-        "server process died; `101!`: a 101 went out on a denial.",
-        "",
-        "| case | | level | " + " | ".join(f"`{name}`" for name in names) + " |",
-        "|---|---|---|" + "---|" * len(names),
-    ]
-    for case in CASES:
-        row = [index["results"][name].get(case.id) for name in names]
-        if not any(row):
-            continue
-        out.append(
-            f"| {case.id} | {case.title} | {case.level} | "
-            + " | ".join(_md_cell(record) for record in row)
-            + " |"
-        )
-    out += ["", "## Cases", ""]
-    for case in CASES:
-        out.append(
-            f"- **{case.id} {case.title}** ({case.level}): {case.description} _{case.reference}_"
-        )
-    out += ["", "## Known deviations", ""]
-    any_listed = False
-    for name in names:
-        for case in CASES:
-            record = index["results"][name].get(case.id)
-            if record is None or not record.get("note"):
-                continue
-            any_listed = True
-            issue = f" ([upstream]({record['issue']}))" if record.get("issue") else ""
-            out.append(f"- `{name}` {case.id}: `{record['outcome']}`: {record['note']}{issue}")
-    if not any_listed:
-        out.append("None.")
-    out.append("")
-    if expectations is not None and expectations.source:
-        out.append(
-            f"Expectations: `{Path(expectations.source).name}`; "
-            f"expected by default: {CONFORMS} (MUST/SHOULD) or the case default (INFO)."
-        )
-        out.append("")
-    return "\n".join(out)
+    """The support matrix page (`conformance.page`): a grid per case group, a section per server."""
+    return render(index, expectations)
