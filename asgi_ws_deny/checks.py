@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     from limits.strategies import RateLimiter as SyncRateLimiter
 
 __all__ = (
+    "STORAGE_SOCKET_TIMEOUT",
     "AllOf",
     "InvalidCheckError",
     "KeyFunction",
@@ -79,6 +80,7 @@ __all__ = (
     "OriginCheck",
     "RateLimitCheck",
     "RateLimitStrategy",
+    "StorageFailure",
     "SubprotocolCheck",
     "TokenCheck",
     "TokenSource",
@@ -100,6 +102,8 @@ TokenSource = Literal["header", "subprotocol", "cookie", "query"]
 KeyFunction = Callable[[Handshake], "str | None"]
 #: The ``limits`` strategies: exact (moving window), cheap (fixed window), or in between.
 RateLimitStrategy = Literal["moving-window", "fixed-window", "sliding-window-counter"]
+#: What `RateLimitCheck` answers while its storage fails: 503 (``"deny"``) or admit.
+StorageFailure = Literal["deny", "allow"]
 
 
 class TokenValidatorError(_deny.DenyError, RuntimeError):
@@ -663,11 +667,83 @@ def client_network(handshake: Handshake) -> str:
     return host
 
 
+# The socket timeouts a Redis storage gets when its URI names none: redis-py's own default is
+# none at all, so a Redis that accepts and never answers would hold a worker thread for ever.
+# A round trip on a LAN is well under a millisecond; half a second is a dead server.
+_REDIS_SCHEMES = frozenset(
+    ("redis", "rediss", "redis+unix", "redis+cluster", "redis+sentinel", "valkey", "valkeys")
+)
+STORAGE_SOCKET_TIMEOUT = 0.5
+
+
+def _storage_timeouts(uri: str) -> dict[str, float]:
+    """The socket timeouts to give a sync Redis storage; those in the URI itself win."""
+    scheme = uri.partition("://")[0].lower()
+    if scheme not in _REDIS_SCHEMES:
+        return {}
+    # redis-py lets the URI's query override these keyword arguments (ConnectionPool.from_url).
+    return {
+        "socket_timeout": STORAGE_SOCKET_TIMEOUT,
+        "socket_connect_timeout": STORAGE_SOCKET_TIMEOUT,
+    }
+
+
+def _memory_storage() -> type[Any]:
+    from limits.storage import MemoryStorage
+
+    return MemoryStorage
+
+
+class _AsyncioOnlyError(RuntimeError):
+    """An async storage of ``limits`` used under trio."""
+
+
+class _Breaker:
+    """A circuit breaker: after a failure, ``cooldown`` seconds without a storage call.
+
+    When the cooldown ends, the next handshake is the probe: it reopens the breaker before it
+    calls the storage, so that the handshakes arriving meanwhile fail fast too, and a success
+    closes it. The state changes on the event loop only, never in a worker thread.
+    """
+
+    __slots__ = ("cooldown", "open_until", "probing")
+
+    def __init__(self, cooldown: float) -> None:
+        self.cooldown = cooldown
+        self.open_until = 0.0
+        self.probing = False
+
+    def closed(self) -> bool:
+        """Whether a storage call may go ahead now (a probe counts as one)."""
+        if not self.open_until:
+            return True
+        now = time.monotonic()
+        if now < self.open_until:
+            return False
+        self.open_until = now + self.cooldown  # this caller probes; the others wait
+        self.probing = True
+        return True
+
+    def failed(self) -> bool:
+        """Open (again) for a cooldown; True when it was closed: the failure to report."""
+        now = time.monotonic()
+        newly = self.probing or now >= self.open_until
+        self.open_until, self.probing = now + self.cooldown, False
+        return newly
+
+    def succeeded(self) -> None:
+        self.open_until, self.probing = 0.0, False
+
+    def remaining(self) -> float:
+        return max(0.0, self.open_until - time.monotonic())
+
+
 class RateLimitCheck:
     """Limit handshakes per client key with the ``limits`` package; refuse with 429.
 
     ``RateLimitCheck(limit, *, key=client_host, storage="memory://",
-    strategy="moving-window", namespace="handshake")``
+    strategy="moving-window", namespace="handshake", timeout=1.0, on_error="deny",
+    cooldown=5.0)``
 
     - ``limit``: one rate in the notation of ``limits`` (``"10/minute"``, ``"100 per hour"``)
       or a ``limits.RateLimitItem``. For several rates, chain several checks with `AllOf`.
@@ -675,24 +751,44 @@ class RateLimitCheck:
       function of the handshake (a user id from a header, the path, ...). ``None`` exempts it.
     - ``storage``: a ``limits`` storage URI or object. ``"memory://"`` (the default) counts in
       this process only, so with N server workers a client gets N times the limit;
-      ``"redis://127.0.0.1:6379"`` shares one count between every worker and host. These sync
-      storages work under asyncio and trio; a Redis call blocks the event loop for one round
-      trip (about 0.1 ms on loopback), so give the URI a ``socket_timeout``. The async storages
-      (``"async+memory://"``, ``"async+redis://"``) make the check async but work under asyncio
-      only: ``limits`` builds them on asyncio's locks and tasks, and under trio they raise.
+      ``"redis://127.0.0.1:6379"`` shares one count between every worker and host. A Redis
+      URI without ``socket_timeout`` or ``socket_connect_timeout`` gets
+      `STORAGE_SOCKET_TIMEOUT` (0.5 s) for each. The sync storages work under asyncio and
+      trio: every one but ``memory://`` runs in a worker thread (``anyio.to_thread``), so a
+      slow or hung storage never blocks the event loop. The async storages
+      (``"async+memory://"``, ``"async+redis://"``) work under asyncio only: ``limits`` builds
+      them on asyncio's locks and tasks, and under trio they raise.
     - ``strategy``: ``"moving-window"`` (exact), ``"fixed-window"`` or
       ``"sliding-window-counter"`` (see the ``limits`` documentation).
     - ``namespace``: keeps the counts of separate checks on one storage apart.
+    - ``timeout``: seconds one handshake may wait for the storage (``memory://`` excepted).
+    - ``on_error``: what a handshake gets while the storage fails (raises, or no answer
+      within ``timeout``): ``"deny"`` (the default) refuses it with 503, ``retry-after`` and
+      ``{"error":"rate_limit_unavailable","retry_after":n}``; ``"allow"`` admits it unlimited.
+    - ``cooldown``: after a failure, the storage is left alone for this many seconds (a circuit
+      breaker): every handshake meanwhile gets the ``on_error`` answer at once, and the first
+      one after it probes the storage again. A dead Redis costs one fast answer per
+      handshake, not one timeout; the failure is logged once per opening, as a warning.
 
     A handshake over the limit is refused with 429, ``retry-after`` (whole seconds until the
     window lets one more in, at least 1) and ``{"error":"rate_limited","retry_after":n}``.
-    Every handshake the check sees is counted, admitted or not by later checks. A storage that
-    fails (Redis down) raises, and the guard fails closed with 500.
-    Raises `InvalidCheckError` for a bad option and ``ImportError`` without ``limits``
+    Every handshake the check sees is counted, admitted or not by later checks. Raises
+    `InvalidCheckError` for a bad option and ``ImportError`` without ``limits`` or ``anyio``
     (``pip install 'asgi-ws-deny[ratelimit]'``).
     """
 
-    __slots__ = ("_async_limiter", "_sync_limiter", "key", "limit", "namespace", "storage")
+    __slots__ = (
+        "_anyio",
+        "_async_limiter",
+        "_breaker",
+        "_sync_limiter",
+        "key",
+        "limit",
+        "namespace",
+        "on_error",
+        "storage",
+        "timeout",
+    )
 
     limit: RateLimitItem
     storage: SyncStorage | AsyncStorage
@@ -705,8 +801,12 @@ class RateLimitCheck:
         storage: str | SyncStorage | AsyncStorage = "memory://",
         strategy: RateLimitStrategy = "moving-window",
         namespace: str = "handshake",
+        timeout: float = 1.0,
+        on_error: StorageFailure = "deny",
+        cooldown: float = 5.0,
     ) -> None:
         try:
+            import anyio
             import limits
             import limits.aio.storage
             import limits.aio.strategies
@@ -714,8 +814,8 @@ class RateLimitCheck:
             import limits.strategies
         except ImportError as exc:
             raise ImportError(
-                f"RateLimitCheck needs the limits package: pip install 'asgi-ws-deny[ratelimit]' "
-                f"({exc})"
+                "RateLimitCheck needs the limits and anyio packages: "
+                f"pip install 'asgi-ws-deny[ratelimit]' ({exc})"
             ) from exc
         if isinstance(limit, str):
             try:
@@ -741,10 +841,17 @@ class RateLimitCheck:
             )
         if not isinstance(namespace, str) or not namespace:
             raise InvalidCheckError(f"namespace must be a non-empty str, got {namespace!r}")
+        for name, seconds in (("timeout", timeout), ("cooldown", cooldown)):
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+                raise InvalidCheckError(
+                    f"{name} must be a number of seconds above 0, got {seconds!r}"
+                )
+        if on_error not in ("deny", "allow"):
+            raise InvalidCheckError(f"on_error must be 'deny' or 'allow', got {on_error!r}")
         if isinstance(storage, str):
             uri = storage
             try:
-                storage = limits.storage.storage_from_string(uri)
+                storage = limits.storage.storage_from_string(uri, **_storage_timeouts(uri))
             except limits.errors.ConfigurationError as exc:
                 # limits quotes the URI, which may carry a password.
                 message = str(exc).replace(uri, _without_password(uri))
@@ -753,6 +860,10 @@ class RateLimitCheck:
         self.key = key
         self.namespace = namespace
         self.storage = storage
+        self.timeout = float(timeout)
+        self.on_error: StorageFailure = on_error
+        self._breaker = _Breaker(float(cooldown))
+        self._anyio = anyio
         self._sync_limiter: SyncRateLimiter | None = None
         self._async_limiter: AsyncRateLimiter | None = None
         try:
@@ -778,15 +889,20 @@ class RateLimitCheck:
             return None
         if not isinstance(key, str):
             raise TypeError(f"the key function returned {type(key).__name__}, not str or None")
-        if self._async_limiter is not None:
-            return self._hit_async(handshake, key)
+        if self._async_limiter is None and isinstance(self.storage, _memory_storage()):
+            # A dict in this process: nothing to wait for, so no thread and no timeout.
+            reset = self._hit_sync(key)
+            return None if reset is None else self._refuse(handshake, reset)
+        return self._hit(handshake, key)
+
+    def _hit_sync(self, key: str) -> float | None:
+        """Count one handshake: None when admitted, else when the window lets one more in."""
         assert self._sync_limiter is not None
         if self._sync_limiter.hit(self.limit, self.namespace, key):
             return None
-        stats = self._sync_limiter.get_window_stats(self.limit, self.namespace, key)
-        return self._refuse(handshake, stats.reset_time)
+        return self._sync_limiter.get_window_stats(self.limit, self.namespace, key).reset_time
 
-    async def _hit_async(self, handshake: Handshake, key: str) -> CheckResult:
+    async def _hit_async(self, key: str) -> float | None:
         assert self._async_limiter is not None
         try:
             if await self._async_limiter.hit(self.limit, self.namespace, key):
@@ -794,12 +910,66 @@ class RateLimitCheck:
             stats = await self._async_limiter.get_window_stats(self.limit, self.namespace, key)
         except RuntimeError as exc:
             if "no running event loop" in str(exc):
-                raise RuntimeError(
+                raise _AsyncioOnlyError(
                     "the async storages of limits run under asyncio only; under trio give "
                     "RateLimitCheck a sync storage ('memory://', 'redis://...')"
                 ) from exc
             raise
-        return self._refuse(handshake, stats.reset_time)
+        return stats.reset_time
+
+    async def _hit(self, handshake: Handshake, key: str) -> CheckResult:
+        """Count one handshake on a storage that does I/O, never blocking the event loop.
+
+        A sync storage runs in a worker thread (anyio's, so under asyncio and trio alike); the
+        whole round is bounded by ``timeout``; a failure or a timeout opens the breaker, and
+        while it is open every handshake gets the ``on_error`` answer without a storage call.
+        """
+        if not self._breaker.closed():
+            return self._unavailable(handshake, None)
+        anyio = self._anyio
+        failure: BaseException | None = None
+        with anyio.move_on_after(self.timeout) as deadline:
+            try:
+                if self._async_limiter is not None:
+                    reset = await self._hit_async(key)
+                else:
+                    # abandon_on_cancel: at the timeout the handshake is answered at once; the
+                    # thread finishes on its own, bounded by the storage's socket timeouts.
+                    reset = await anyio.to_thread.run_sync(
+                        self._hit_sync, key, abandon_on_cancel=True
+                    )
+            except _AsyncioOnlyError:
+                raise  # a configuration mistake, not an outage: fail closed, loudly
+            except Exception as exc:
+                failure = exc
+        if deadline.cancelled_caught:
+            failure = TimeoutError(f"no answer within {self.timeout:g}s")
+        if failure is not None:
+            return self._unavailable(handshake, failure)
+        self._breaker.succeeded()
+        return None if reset is None else self._refuse(handshake, reset)
+
+    def _unavailable(self, handshake: Handshake, failure: BaseException | None) -> CheckResult:
+        """The ``on_error`` answer; a new failure opens the breaker and is logged once."""
+        # Handshakes that were waiting together fail together: the first one reports it.
+        if failure is not None and self._breaker.failed():
+            _logger.warning(
+                "rate-limit storage %s failed (%s: %s); %s handshakes without it for %gs",
+                type(self.storage).__name__,
+                type(failure).__name__,
+                _without_password(str(failure)),
+                "denying" if self.on_error == "deny" else "admitting",
+                self._breaker.cooldown,
+            )
+        if self.on_error == "allow":
+            return None
+        retry = max(1, math.ceil(self._breaker.remaining()))
+        _logger.debug("WebSocket handshake refused on %r: rate limit unavailable", handshake.path)
+        return _json_denial(
+            503,
+            {"error": "rate_limit_unavailable", "retry_after": retry},
+            [("retry-after", str(retry))],
+        )
 
     def _refuse(self, handshake: Handshake, reset_time: float) -> _deny.Denial:
         # RFC 9110 section 10.2.3: Retry-After in whole seconds; never 0, which invites a

@@ -81,6 +81,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import math
 import operator
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, get_args
@@ -94,6 +95,7 @@ from asgi_ws_deny.handshake import (
     Denied,
     Handshake,
     MultiMap,
+    check_name,
     close_reason,
     denied_in,
     run_check,
@@ -296,7 +298,8 @@ class WebSocketGuard:
     """ASGI middleware that denies WebSocket handshakes before, and from inside, an application.
 
     ``WebSocketGuard(app, check=None, *, fallback="close", error_denial=Denial(500),
-    no_handshake_denial=Denial(403), browser_policy="never", close_codes=None)``
+    no_handshake_denial=Denial(403), browser_policy="never", close_codes=None,
+    check_timeout=None)``
 
     - ``check(handshake)`` (sync or async) runs before ``app`` for every ``websocket`` scope:
       ``None`` admits, a `Denial` or a raised `Denied` refuses and ``app`` is never called,
@@ -317,6 +320,10 @@ class WebSocketGuard:
     - ``close_codes`` maps an HTTP status to the close code used after accept: a mapping
       (statuses it lacks use ``4000 + status``) or a callable. A code that cannot be sent
       (RFC 6455 section 7.4) or a callable that raises gives 1008, logged.
+    - ``check_timeout`` (seconds, ``None`` by default) bounds the check: one still running at
+      the deadline is cancelled, logged, and answered 503 with ``retry-after``. It needs the
+      ``anyio`` package (imported only when the option is set), which cancels under asyncio
+      and trio alike; a sync check that blocks the event loop cannot be interrupted.
 
     ``http`` and ``lifespan`` scopes pass through untouched. Use it around any ASGI app, or as
     ``starlette_app.add_middleware(WebSocketGuard, check=...)``. Raises `InvalidDenialError`
@@ -333,6 +340,7 @@ class WebSocketGuard:
         no_handshake_denial: _deny.Denial | None = None,
         browser_policy: BrowserPolicy = "never",
         close_codes: CloseCodes | None = None,
+        check_timeout: float | None = None,
     ) -> None:
         if not callable(app):
             raise _deny.InvalidDenialError(f"app must be an ASGI callable, got {app!r}")
@@ -358,6 +366,8 @@ class WebSocketGuard:
         self.no_handshake_denial = _option_denial("no_handshake_denial", no_handshake_denial, 403)
         self.browser_policy: BrowserPolicy = browser_policy
         self._close_code = _close_code_function(close_codes)
+        self.check_timeout = check_timeout
+        self._deadline = None if check_timeout is None else _CheckDeadline(check_timeout)
 
     async def __call__(self, scope: _deny.Scope, receive: _deny.Receive, send: _deny.Send) -> None:
         if scope["type"] != "websocket":
@@ -366,7 +376,7 @@ class WebSocketGuard:
         tracker = _Tracker(send, scope)
         check = self.check
         if check is not None:
-            refusal = await run_check(check, scope, self.error_denial)
+            refusal = await self._run_check(check, scope)
             if refusal is not None:
                 await self._refuse(scope, tracker, *refusal)
                 return
@@ -393,6 +403,24 @@ class WebSocketGuard:
             await self._refuse(scope, tracker, self.no_handshake_denial, None)
         elif tracker.state is _RESPONDING:
             await _quietly(tracker.send({"type": _BODY, "body": b"", "more_body": False}))
+
+    async def _run_check(
+        self, check: Check, scope: _deny.Scope
+    ) -> tuple[_deny.Denial, str | None] | None:
+        deadline = self._deadline
+        if deadline is None:
+            return await run_check(check, scope, self.error_denial)
+        with deadline.cancel_scope():
+            return await run_check(check, scope, self.error_denial)
+        # Only a check still running at the deadline gets here: it was cancelled.
+        _logger.error(
+            "WebSocket check %s still running after %gs on %r; denying with %d",
+            check_name(check),
+            deadline.seconds,
+            scope.get("path"),
+            deadline.denial.status,
+        )
+        return deadline.denial, None
 
     def _browser_visible(self, scope: _deny.Scope) -> bool:
         if self.browser_policy == "always":
@@ -466,6 +494,40 @@ async def _quietly(sending: Awaitable[None]) -> bool:
     except OSError:
         return False
     return True
+
+
+class _CheckDeadline:
+    """How long a check may run, and the 503 for one that runs longer.
+
+    The cancel scope is anyio's, imported here and only when a guard sets ``check_timeout``:
+    it cancels a check under asyncio and trio alike (the guard module itself imports no event
+    loop). A sync check that blocks the event loop cannot be interrupted; the deadline bounds
+    what a check awaits.
+    """
+
+    __slots__ = ("denial", "move_on_after", "seconds")
+
+    def __init__(self, seconds: object) -> None:
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+            raise _deny.InvalidDenialError(
+                f"check_timeout must be None or a number of seconds above 0, got {seconds!r}"
+            )
+        try:
+            from anyio import move_on_after
+        except ImportError as exc:
+            raise ImportError(
+                f"check_timeout needs the anyio package: pip install anyio ({exc})"
+            ) from exc
+        self.seconds = float(seconds)
+        self.move_on_after = move_on_after
+        # RFC 9110 section 15.6.4: 503 with Retry-After, in whole seconds, for a temporary
+        # overload or an outage of something the server depends on.
+        retry = str(max(1, math.ceil(self.seconds)))
+        self.denial = _deny.Denial(503, [("retry-after", retry)])
+
+    def cancel_scope(self) -> contextlib.AbstractContextManager[Any, bool]:
+        scope: contextlib.AbstractContextManager[Any, bool] = self.move_on_after(self.seconds)
+        return scope
 
 
 def _option_denial(name: str, value: object, default: int) -> _deny.Denial:

@@ -442,6 +442,8 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
         pytest.param({"close_codes": {403: 4403.0}}, "cannot be sent", id="code-float"),
         pytest.param({"close_codes": {403: [4403]}}, "cannot be sent", id="code-unhashable"),
         pytest.param({"close_codes": 4403}, "mapping or a callable", id="codes-int"),
+        pytest.param({"check_timeout": 0}, "check_timeout must be", id="timeout-0"),
+        pytest.param({"check_timeout": "5"}, "check_timeout must be", id="timeout-str"),
     ],
 )
 def test_bad_options_are_refused(kwargs: dict[str, Any], message: str) -> None:
@@ -582,3 +584,51 @@ async def test_the_log_never_holds_the_request_headers(caplog: pytest.LogCapture
         await handshake(guard, "/ws", headers=[("authorization", f"Bearer {SECRET}")])
     assert caplog.records
     assert all(SECRET not in record.getMessage() for record in caplog.records)
+
+
+# --- check_timeout ---------------------------------------------------------------------------
+
+
+class Stuck:
+    """An async check that waits for ever (on an event nobody sets), and counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.cancelled = False
+
+    async def __call__(self, handshake: Handshake) -> None:
+        import anyio
+
+        self.calls += 1
+        try:
+            await anyio.Event().wait()
+        except anyio.get_cancelled_exc_class():
+            self.cancelled = True
+            raise
+
+
+async def test_a_check_past_check_timeout_is_answered_503_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    endpoint, stuck = Endpoint(), Stuck()
+    guard = WebSocketGuard(endpoint, stuck, check_timeout=0.2)
+    result = await handshake(guard)
+    assert (result.status, result.header("retry-after")) == (503, b"1")
+    assert (stuck.calls, stuck.cancelled, endpoint.calls) == (1, True, 0)
+    assert "still running after 0.2s" in caplog.text
+    assert "Stuck" in caplog.text
+
+
+async def test_check_timeout_leaves_a_quick_check_alone() -> None:
+    endpoint = Endpoint()
+    guard = WebSocketGuard(endpoint, [returning(None), returning(None)], check_timeout=5)
+    assert (await handshake(guard)).accepted
+    refused = await handshake(WebSocketGuard(endpoint, returning(NOT_FOUND), check_timeout=5))
+    assert refused.status == 404
+    assert endpoint.calls == 1
+
+
+async def test_check_timeout_under_the_browser_policy_closes_4503() -> None:
+    guard = WebSocketGuard(Endpoint(), Stuck(), check_timeout=1.5, browser_policy="always")
+    result = await handshake(guard)
+    assert (result.close_code, result.close_reason) == (4503, "Service Unavailable")
