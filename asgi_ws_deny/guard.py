@@ -68,8 +68,11 @@ convention of graphql-ws: 4401, 4403, 4404, 4429, ...) and a reason (the `Denied
 the status phrase). The trade-off: the handshake completes (the server logs a 101, proxies and
 rate limits count an open connection, a client that ignores close codes believes it connected)
 and the denial's headers and body are not sent; only the code and the reason travel. When the
-client offered subprotocols the accept names the first one, because a browser fails a
-connection whose accept omits the subprotocol it asked for, and the close would then be lost.
+client offered subprotocols the accept names the first one that is a token of at most 64
+characters and does not look like a credential (``bearer``, ``token``, ``auth``, ``jwt``,
+``key``, ... anywhere in it), because a browser fails a connection whose accept omits the
+subprotocol it asked for, and the close would then be lost. When no offered name qualifies
+the refusal stays an HTTP response: echoing ``bearer.<token>`` would send the token back.
 The application is never called for a check refusal, so it receives no message at all.
 Measured in Chromium: a denial is ``error`` then ``close`` 1006 (the status shows only in the
 developer console); under the policy, ``open`` then ``close`` 4404 "Not Found". daphne 4.2.3
@@ -83,6 +86,7 @@ import enum
 import logging
 import math
 import operator
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, get_args
 
@@ -433,13 +437,9 @@ class WebSocketGuard:
         self, scope: _deny.Scope, tracker: _Tracker, denial: _deny.Denial, reason: str | None
     ) -> None:
         """Deny a handshake that is still CONNECTING."""
-        if self._browser_visible(scope):
-            offered = scope.get("subprotocols") or ()
-            accept: dict[str, Any] = {
-                "type": _ACCEPT,
-                "subprotocol": next(iter(offered), None),
-                "headers": [],
-            }
+        subprotocol = _echoed_subprotocol(scope) if self._browser_visible(scope) else False
+        if subprotocol is not False:
+            accept: dict[str, Any] = {"type": _ACCEPT, "subprotocol": subprotocol, "headers": []}
             close = self._close_message(denial.status, reason)  # made before anything is sent
             if await _quietly(tracker.send(accept)):
                 await _quietly(tracker.send(close))
@@ -485,6 +485,39 @@ class WebSocketGuard:
             _logger.debug(
                 "Denied raised in state %s on %r; nothing to send", state.name, scope.get("path")
             )
+
+
+# RFC 9110 section 5.6.2 tchar: a subprotocol name is a token (RFC 6455 section 4.1).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# An offered name that may carry a credential ("bearer.<token>", Kubernetes'
+# "base64url.bearer.authorization.k8s.io.<token>", "access_token.<jwt>"): never echoed.
+_CREDENTIAL = re.compile(r"bearer|token|auth|jwt|secret|session|passw|cred|key", re.IGNORECASE)
+# Registered subprotocol names are short (IANA's registry: "graphql-transport-ws", 20); a long
+# one is more likely a credential than a protocol.
+_MAX_ECHOED_SUBPROTOCOL = 64
+
+
+def _echoed_subprotocol(scope: _deny.Scope) -> str | Literal[False] | None:
+    """The subprotocol a browser-visible refusal accepts with: None when none was offered, the
+    first offered name that is a short token and carries no credential, else False (none can
+    be echoed safely, so the refusal stays an HTTP response).
+
+    A browser fails a connection whose accept omits the subprotocol it offered, and the close
+    code would be lost; but whatever the accept names goes back to the page and into every log
+    and proxy on the way, so a token offered as a subprotocol must not come back.
+    """
+    offered = scope.get("subprotocols") or ()
+    if not offered:
+        return None
+    for name in offered:
+        if (
+            isinstance(name, str)
+            and len(name) <= _MAX_ECHOED_SUBPROTOCOL
+            and _TOKEN.fullmatch(name)
+            and not _CREDENTIAL.search(name)
+        ):
+            return name
+    return False
 
 
 async def _quietly(sending: Awaitable[None]) -> bool:

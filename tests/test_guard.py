@@ -335,6 +335,52 @@ async def test_the_browser_policy_selects_the_first_offered_subprotocol() -> Non
     assert (result.close_code, result.close_reason) == (4401, "Unauthorized")
 
 
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbm4ifQ.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize(
+    ("offered", "echoed"),
+    [
+        pytest.param(["bearer." + JWT, "chat.v1"], "chat.v1", id="bearer-first"),
+        pytest.param(["Bearer.x", "v2"], "v2", id="bearer-any-case"),
+        pytest.param(
+            ["base64url.bearer.authorization.k8s.io.dG9rZW4", "v4.channel.k8s.io"],
+            "v4.channel.k8s.io",
+            id="kubernetes",
+        ),
+        pytest.param(["access_token.abc", "jwt.abc", "chat"], "chat", id="token-and-jwt"),
+        pytest.param(["a b", "x,y", "caf\u00e9", "", "chat"], "chat", id="not-tokens"),
+        pytest.param(["p" * 65, "chat"], "chat", id="too-long"),
+        pytest.param(["p" * 64], "p" * 64, id="64-is-fine"),
+    ],
+)
+async def test_the_browser_policy_never_echoes_a_credential_or_a_non_token(
+    offered: list[str], echoed: str
+) -> None:
+    guard = WebSocketGuard(Endpoint(), returning(Denial(401)), browser_policy="always")
+    result = await handshake(guard, subprotocols=offered)
+    assert (result.subprotocol, result.close_code) == (echoed, 4401)
+
+
+@pytest.mark.parametrize(
+    "offered",
+    [["bearer." + JWT], ["auth-v1", "session.abc"], ["not a token"]],
+    ids=["bearer", "credential-like", "not-a-token"],
+)
+async def test_the_browser_policy_denies_over_http_when_nothing_can_be_echoed(
+    offered: list[str],
+) -> None:
+    guard = WebSocketGuard(Endpoint(), returning(Denial(401)), browser_policy="always")
+    send = Recorder()
+    await guard(websocket_scope(subprotocols=offered), forbidden_receive, send)
+    assert [m["type"] for m in send.messages] == [
+        "websocket.http.response.start",
+        "websocket.http.response.body",
+    ]
+    assert send.messages[0]["status"] == 401
+    assert JWT not in repr(send.messages)
+
+
 @pytest.mark.parametrize(
     ("check", "code", "reason"),
     [
