@@ -52,7 +52,7 @@ import re
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 from asgi_ws_deny import _deny
 from asgi_ws_deny.handshake import (
@@ -329,6 +329,10 @@ class OriginCheck:
     """
 
     __slots__ = ("_exact", "_missing_denial", "_patterns", "denial", "missing", "same_origin")
+
+    #: `AllOf` (and the guard's list of checks) runs it before every other check, so that all
+    #: a page on another origin ever gets is this check's refusal.
+    runs_first: ClassVar[bool] = True
 
     def __init__(
         self,

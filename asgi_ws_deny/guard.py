@@ -310,8 +310,8 @@ class WebSocketGuard:
       anything else (an exception, ``False``, ``True``, any other value) fails closed with
       ``error_denial`` and is logged on the ``"asgi_ws_deny"`` logger. A sync check runs on
       the event loop: keep it quick, or make it async. A list or tuple of checks runs them in
-      order, the first refusal winning (`asgi_ws_deny.checks.AllOf`). Without a check the
-      guard only converts.
+      order, the first refusal winning, an origin check first (`asgi_ws_deny.checks.AllOf`).
+      Without a check the guard only converts.
     - `Denied` raised by ``app`` (or anything it calls), a return without a handshake and an
       error before accept are converted as the module documentation describes; the ``send``
       given to ``app`` refuses out-of-order messages with `HandshakeStateError`.

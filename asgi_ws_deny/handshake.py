@@ -451,6 +451,13 @@ class AllOf:
     on it returns a coroutine. Order them cheap first: origin and subprotocol, then the rate
     limit, then a token validator that may do I/O. Raises `InvalidCheckError` for no checks or
     one that is not callable.
+
+    Checks with a true ``runs_first`` attribute (`asgi_ws_deny.checks.OriginCheck` has one)
+    run before the others, whatever the order given; ``checks`` holds the order they run in.
+    A page on another origin must learn nothing from how it is refused: run after a token
+    check, the origin check would let it tell a valid session (refused for its origin) from
+    an invalid one (refused for its token), through the close code of a browser-visible
+    refusal or through the time the token check took.
     """
 
     __slots__ = ("checks",)
@@ -461,7 +468,11 @@ class AllOf:
         for check in checks:
             if not callable(check):
                 raise InvalidCheckError(f"each check must be callable, got {check!r}")
-        self.checks: tuple[Check, ...] = checks
+        first: list[Check] = []
+        rest: list[Check] = []
+        for check in checks:
+            (first if getattr(check, "runs_first", False) is True else rest).append(check)
+        self.checks: tuple[Check, ...] = (*first, *rest)
 
     def __call__(self, handshake: Handshake) -> CheckResult | Awaitable[CheckResult]:
         for index, check in enumerate(self.checks):

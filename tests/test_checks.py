@@ -563,6 +563,49 @@ async def test_the_ready_made_checks_compose() -> None:
     assert repr(chain).startswith("AllOf(OriginCheck('https://app.example.com'), ")
 
 
+@pytest.mark.parametrize("compose", COMPOSE)
+@pytest.mark.parametrize("policy", ["origin", "never"])
+async def test_a_cross_origin_page_cannot_tell_a_valid_session_from_an_invalid_one(
+    compose: Any, policy: Any
+) -> None:
+    """The origin check runs first, whatever the order given: every refusal of a page on
+    another origin is the same, and the token validator never runs for it."""
+    validated: list[str] = []
+
+    def validate(token: str) -> bool:
+        validated.append(token)
+        return token == TOKEN
+
+    checks = [TokenCheck(validate, cookie="session"), OriginCheck("https://app.example.com")]
+    guard = WebSocketGuard(Endpoint(), compose(checks), browser_policy=policy)
+    evil = ("origin", "https://evil.example")
+    valid = await handshake(guard, "/ws", headers=[evil, ("cookie", f"session={TOKEN}")])
+    invalid = await handshake(guard, "/ws", headers=[evil, ("cookie", f"session={OTHER}")])
+    anonymous = await handshake(guard, "/ws", headers=[evil])
+    assert valid.messages == invalid.messages == anonymous.messages
+    if policy == "origin":
+        assert (valid.close_code, valid.close_reason) == (4403, "Forbidden")
+    else:
+        assert valid.json() == {"error": "origin_not_allowed"}
+    assert validated == []
+    # From the allowed origin the token decides, as before.
+    own = ("origin", "https://app.example.com")
+    assert (await handshake(guard, "/ws", headers=[own, ("cookie", f"session={TOKEN}")])).accepted
+    assert validated == [TOKEN]
+
+
+def test_all_of_runs_checks_marked_runs_first_first_and_keeps_the_rest_in_order() -> None:
+    def one(handshake: Handshake) -> None:
+        return None
+
+    def two(handshake: Handshake) -> None:
+        return None
+
+    origin = OriginCheck("https://app.example.com")
+    assert AllOf(one, origin, two).checks == (origin, one, two)
+    assert AllOf(one, two).checks == (one, two)
+
+
 # --- The module -------------------------------------------------------------------------------
 
 
