@@ -218,6 +218,10 @@ def _host(raw: str) -> str:
 def _port(scheme: str, text: str | None) -> int | None:
     if text is None:
         return None
+    if text.startswith("0"):
+        # Browsers serialise a port in decimal without leading zeros (WHATWG URL, "URL
+        # serializing"): "0443" is written by no browser, so it is no origin.
+        raise ValueError(f"port {text} has a leading zero, which no browser sends")
     number = int(text)
     if not 0 < number <= 65535:
         raise ValueError(f"port {text} is out of range")
@@ -252,7 +256,61 @@ def _allowed_host(raw: str, entry: str) -> str:
         raise InvalidCheckError(f"allowed origin {entry!r}: invalid host: {exc}") from None
 
 
-def _parse_allowed(entry: object) -> _Origin | _Pattern:
+# Wildcards over these would admit every site there: domains under which anyone can register a
+# name or get a site (a short list of the public suffixes most often written by mistake, from
+# the Public Suffix List, publicsuffix.org; the list itself is not downloaded). Two-label
+# suffixes of country codes ("co.uk", "com.au") are caught by the rule in _public_suffix.
+_PUBLIC_SUFFIXES = frozenset(
+    (
+        "github.io",
+        "gitlab.io",
+        "herokuapp.com",
+        "vercel.app",
+        "netlify.app",
+        "pages.dev",
+        "workers.dev",
+        "web.app",
+        "firebaseapp.com",
+        "appspot.com",
+        "azurewebsites.net",
+        "azurestaticapps.net",
+        "cloudfront.net",
+        "amplifyapp.com",
+        "s3.amazonaws.com",
+        "blogspot.com",
+        "fly.dev",
+        "onrender.com",
+        "glitch.me",
+        "ngrok.io",
+        "ngrok.app",
+        "ngrok-free.app",
+        "trycloudflare.com",
+        "readthedocs.io",
+        "surge.sh",
+        "deno.dev",
+        "replit.app",
+        "repl.co",
+        "codesandbox.io",
+        "stackblitz.io",
+    )
+)
+# The second-level labels that country-code registries open to everyone ("co.uk", "com.au",
+# "org.nz", "ne.jp"): with a two-letter top-level label, such a suffix is public.
+_OPEN_SECOND_LEVELS = frozenset(
+    ("co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "gob", "nom", "ltd", "plc")
+)
+
+
+def _public_suffix(host: str) -> bool:
+    """Whether ``host`` (the part after ``*.``) is a suffix under which anyone gets a name."""
+    host = host.rstrip(".")
+    if host in _PUBLIC_SUFFIXES:
+        return True
+    labels = host.split(".")
+    return len(labels) == 2 and len(labels[1]) == 2 and labels[0] in _OPEN_SECOND_LEVELS
+
+
+def _parse_allowed(entry: object, public_suffix: bool = False) -> _Origin | _Pattern:
     if not isinstance(entry, str):
         hint = ": pass origins as separate arguments, OriginCheck(*origins)"
         raise InvalidCheckError(
@@ -280,6 +338,12 @@ def _parse_allowed(entry: object) -> _Origin | _Pattern:
             f"scheme://*.domain[:port]{hint}"
         )
     scheme = match["scheme"].lower()
+    if scheme in ("ws", "wss"):
+        page = "http" if scheme == "ws" else "https"
+        raise InvalidCheckError(
+            f"allowed origin {entry!r} can never match: Origin names the page that opens the "
+            f"socket, never the socket's URL; write {page + entry[len(scheme) :]!r}"
+        )
     raw_host = match["host"]
     wildcard = raw_host.startswith("*.")
     if wildcard:
@@ -297,13 +361,20 @@ def _parse_allowed(entry: object) -> _Origin | _Pattern:
             f"allowed origin {entry!r}: '*.' must be followed by a domain of two labels or "
             "more ('*.example.com'); a top-level domain or an address cannot have a wildcard"
         )
+    if _public_suffix(host) and not public_suffix:
+        raise InvalidCheckError(
+            f"allowed origin {entry!r} admits every site under the public suffix "
+            f"{host.rstrip('.')!r}, where anyone can get a name; list your own origins, or "
+            "pass allow_public_suffix=True if you mean every one of them"
+        )
     return _Pattern(scheme, host, port)
 
 
 class OriginCheck:
     """Refuse handshakes from pages of origins not allowed: the defence against CSWSH.
 
-    ``OriginCheck(*allowed, same_origin=False, missing="allow", denial=None)``
+    ``OriginCheck(*allowed, same_origin=False, missing="allow", denial=None,
+    allow_public_suffix=False)``
 
     - ``allowed``: exact origins (``"https://app.example.com"``, ``"http://[::1]:8000"``) and
       patterns (``"https://*.example.com"``: any subdomain, at any depth, with that scheme and
@@ -311,10 +382,15 @@ class OriginCheck:
       case-insensitively, default ports are normalised (``https://a.com:443`` is
       ``https://a.com``), a non-ASCII host is written in Unicode or as its A-label
       (converting Unicode needs the ``idna`` package). A trailing dot makes another origin.
+      Refused at construction: a ``ws://`` or ``wss://`` entry (``Origin`` names the page,
+      ``http`` or ``https``, so it could never match), a port with a leading zero, and a
+      wildcard over a public suffix (``https://*.co.uk``, ``https://*.github.io``), which
+      admits every site there, unless ``allow_public_suffix=True`` says it is meant.
     - ``same_origin``: also admit an origin equal to the request's own (``ws`` pairs with
       ``http``, ``wss`` with ``https``, the host and port from the ``Host`` header). Behind a
       TLS-terminating proxy the request scheme must be the public one (trusted forwarded
-      headers), or ``wss`` pages will not match.
+      headers), or ``wss`` pages will not match. It admits a DNS-rebinding attacker, even
+      beside an allow-list: see ``docs/security.md``.
     - ``missing``: what to do without an ``Origin`` header. Browsers always send one on a
       WebSocket handshake, so its absence means a non-browser client, which CSWSH does not
       concern (and which could send any origin it likes): ``"allow"`` (the default) admits it,
@@ -340,12 +416,13 @@ class OriginCheck:
         same_origin: bool = False,
         missing: MissingOrigin = "allow",
         denial: _deny.Denial | None = None,
+        allow_public_suffix: bool = False,
     ) -> None:
         if missing not in ("allow", "deny"):
             raise InvalidCheckError(f"missing must be 'allow' or 'deny', got {missing!r}")
         if denial is not None and not isinstance(denial, _deny.Denial):
             raise InvalidCheckError(f"denial must be a Denial, got {type(denial).__name__}")
-        parsed = [_parse_allowed(entry) for entry in allowed]
+        parsed = [_parse_allowed(entry, allow_public_suffix is True) for entry in allowed]
         if not parsed and not same_origin:
             raise InvalidCheckError(
                 "OriginCheck needs allowed origins, same_origin=True, or both; "
