@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 from asgi_ws_deny import _deny
 from asgi_ws_deny.handshake import (
     AllOf,
+    CheckError,
     CheckResult,
     Handshake,
     InvalidCheckError,
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
 __all__ = (
     "STORAGE_SOCKET_TIMEOUT",
     "AllOf",
+    "CheckError",
     "InvalidCheckError",
     "KeyFunction",
     "MissingOrigin",
@@ -106,13 +108,15 @@ RateLimitStrategy = Literal["moving-window", "fixed-window", "sliding-window-cou
 StorageFailure = Literal["deny", "allow"]
 
 
-class TokenValidatorError(_deny.DenyError, RuntimeError):
+class TokenValidatorError(CheckError):
     """The token validator of a `TokenCheck` raised, or returned something other than a bool.
 
     It replaces the validator's own exception, whose message may quote the token, so that the
     guard's log never shows it: the message names the exception's type and carries the
     validator's stack frames (file, line, function, source line), never exception text or local
-    values. A `Denied` raised by the validator is not replaced: it is the validator's answer.
+    values. As a `CheckError` it is logged without its traceback, whose frames hold the token
+    and the handshake. A `Denied` raised by the validator is not replaced: it is the
+    validator's answer.
     """
 
 
@@ -660,10 +664,17 @@ class TokenCheck:
             )
             return self._malformed
         source, token = next(iter(found.items()))
+        failure: Exception | None
         try:
             verdict = self.validate(token)
         except Exception as exc:
-            raise self._validator_error(exc) from None
+            failure = self._validator_error(exc)
+        else:
+            failure = None
+        if failure is not None:
+            # Raised outside the except clause, so that it does not carry the validator's
+            # exception (whose text may quote the token) as its context.
+            raise failure
         if inspect.isawaitable(verdict):
             return self._finish(handshake, source, verdict)
         return self._verdict(handshake, source, verdict)
@@ -671,10 +682,15 @@ class TokenCheck:
     async def _finish(
         self, handshake: Handshake, source: TokenSource, pending: Awaitable[object]
     ) -> CheckResult:
+        failure: Exception | None
         try:
             verdict = await pending
         except Exception as exc:
-            raise self._validator_error(exc) from None
+            failure = self._validator_error(exc)
+        else:
+            failure = None
+        if failure is not None:
+            raise failure
         return self._verdict(handshake, source, verdict)
 
     def _verdict(self, handshake: Handshake, source: TokenSource, verdict: object) -> CheckResult:

@@ -30,6 +30,7 @@ __all__ = (
     "MAX_CLOSE_REASON_BYTES",
     "AllOf",
     "Check",
+    "CheckError",
     "CheckResult",
     "Denied",
     "Handshake",
@@ -55,6 +56,17 @@ Check = Callable[["Handshake"], "CheckResult | Awaitable[CheckResult]"]
 
 class InvalidCheckError(_deny.DenyError, ValueError):
     """A check was configured with an option it cannot work with. Raised at construction."""
+
+
+class CheckError(_deny.DenyError, RuntimeError):
+    """A check failed, and its message says all there is to log.
+
+    `run_check` logs it without its traceback and without the exception it replaced: the
+    frames a check's exception passes through hold the handshake (its scope, its cookies and
+    ``Authorization`` header) and the check's own locals (a token), and error trackers record
+    the local variables of every frame of a logged traceback. A check that raises it puts what
+    helps find the failure (the file and line where it happened, as text) in the message.
+    """
 
 
 def status_phrase(status: int) -> str:
@@ -403,6 +415,18 @@ def _check_raised(
     denied = denied_in(exc)
     if denied is not None:
         return denied.denial, denied.reason
+    if isinstance(exc, CheckError):
+        # Logged from its message alone: no frame of its traceback (which holds the scope and
+        # maybe a token) and no exception it replaced reaches the log, or an error tracker.
+        exc.__traceback__ = exc.__context__ = exc.__cause__ = None
+        _logger.error(
+            "WebSocket check %s failed on %r; denying with %d",
+            check_name(check),
+            scope.get("path"),
+            error_denial.status,
+            exc_info=(type(exc), exc, None),
+        )
+        return error_denial, None
     _logger.exception(
         "WebSocket check %s raised on %r; denying with %d",
         check_name(check),

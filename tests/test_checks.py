@@ -282,6 +282,41 @@ async def test_a_failing_validator_fails_closed_and_never_logs_the_token(
         assert validate.__name__ in logged
 
 
+def frame_locals(record: logging.LogRecord) -> list[str]:
+    """The repr of every local variable of every frame a log record's exception reaches,
+    through its traceback and the exceptions it chains to: what an error tracker records."""
+    seen: list[str] = []
+    pending = [record.exc_info[1]] if record.exc_info else []
+    tracebacks = [record.exc_info[2]] if record.exc_info else []
+    while pending:
+        exc = pending.pop()
+        if exc is None:
+            continue
+        tracebacks.append(exc.__traceback__)
+        pending += [exc.__cause__, exc.__context__]
+    for tb in tracebacks:
+        while tb is not None:
+            seen.extend(repr(value) for value in tb.tb_frame.f_locals.values())
+            tb = tb.tb_next
+    return seen
+
+
+@pytest.mark.parametrize("validate", [leaky, leaky_async], ids=["sync", "async"])
+@pytest.mark.parametrize("chained", [False, True], ids=["alone", "in-a-chain"])
+async def test_no_logged_frame_holds_the_token(
+    validate: Any, chained: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    check = all_sources(validate)
+    composed = [OriginCheck("https://app.example.com"), check] if chained else check
+    result = await run(composed, headers=[("cookie", f"session={TOKEN}")])
+    assert result.status == 500
+    (failure,) = [r for r in caplog.records if r.exc_info]
+    assert failure.exc_info is not None
+    assert failure.exc_info[0] is TokenValidatorError
+    assert validate.__name__ in caplog.text  # where it failed is still logged, as text
+    assert not [value for value in frame_locals(failure) if TOKEN in value]
+
+
 async def test_no_log_line_of_any_path_shows_the_token(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     check = all_sources()
