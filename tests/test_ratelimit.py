@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 from asgi_ws_deny import Denial, Handshake, WebSocketGuard
-from asgi_ws_deny.checks import InvalidCheckError, RateLimitCheck, client_host, client_network
+from asgi_ws_deny.checks import (
+    InvalidCheckError,
+    RateLimitCheck,
+    client_host,
+    client_network,
+    forwarded_client,
+    network_key,
+)
 from asgi_ws_deny.testing import HandshakeResult, handshake
 from tests.checks_support import Endpoint, RedisServer, hung_redis, redis_server, view
 
@@ -118,6 +125,118 @@ async def test_a_key_that_is_not_a_str_fails_closed(caplog: pytest.LogCaptureFix
 )
 def test_client_network_keys_ipv6_on_its_64(client: Any, key: str) -> None:
     assert client_network(view(client=client)) == key
+
+
+@pytest.mark.parametrize(
+    ("prefix", "client", "key"),
+    [
+        (48, "2001:db8:1:2::1", "2001:db8:1::/48"),
+        (56, "2001:db8:1:2ff::1", "2001:db8:1:200::/56"),
+        (64, "2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        (128, "2001:db8::1", "2001:db8::1/128"),
+        (56, "198.51.100.7", "198.51.100.7"),
+        (56, "::ffff:198.51.100.7", "::ffff:198.51.100.7"),
+    ],
+)
+def test_network_key_takes_the_prefix(prefix: int, client: str, key: str) -> None:
+    assert network_key(prefix)(view(client=(client, 1))) == key
+
+
+@pytest.mark.parametrize("prefix", [0, 129, True, "56"])
+def test_network_key_refuses_a_bad_prefix(prefix: Any) -> None:
+    with pytest.raises(InvalidCheckError, match="ipv6_prefix"):
+        network_key(prefix)
+
+
+PROXIES = ["10.0.0.0/8", "192.0.2.7", "2001:db8:ffff::/48"]
+
+# (id, peer, header, values, key)
+FORWARDED: list[tuple[str, str, str, list[str], str]] = [
+    ("direct-client-ignored", "198.51.100.1", "x-forwarded-for", ["203.0.113.9"], "198.51.100.1"),
+    ("one-proxy", "10.1.1.1", "x-forwarded-for", ["203.0.113.9"], "203.0.113.9"),
+    (
+        "client-spoofs-left",
+        "10.1.1.1",
+        "x-forwarded-for",
+        ["1.1.1.1, 203.0.113.9"],
+        "203.0.113.9",
+    ),
+    (
+        "two-proxies",
+        "10.1.1.1",
+        "x-forwarded-for",
+        ["6.6.6.6, 203.0.113.9, 192.0.2.7"],
+        "203.0.113.9",
+    ),
+    (
+        "repeated-headers",
+        "10.1.1.1",
+        "x-forwarded-for",
+        ["6.6.6.6", "203.0.113.9, 10.2.2.2"],
+        "203.0.113.9",
+    ),
+    ("with-port", "10.1.1.1", "x-forwarded-for", ["203.0.113.9:5555"], "203.0.113.9"),
+    ("all-trusted", "10.1.1.1", "x-forwarded-for", ["10.3.3.3, 10.4.4.4"], "10.3.3.3"),
+    ("no-header", "10.1.1.1", "x-forwarded-for", [], "10.1.1.1"),
+    ("v6-proxy", "2001:db8:ffff::1", "x-forwarded-for", ["2001:db8::9"], "2001:db8::9"),
+    ("v4-mapped-proxy", "::ffff:10.1.1.1", "x-forwarded-for", ["203.0.113.9"], "203.0.113.9"),
+    ("forwarded", "10.1.1.1", "forwarded", ["for=203.0.113.9;proto=https"], "203.0.113.9"),
+    (
+        "forwarded-chain",
+        "10.1.1.1",
+        "forwarded",
+        ['for=6.6.6.6, for="[2001:db8::9]:4711";by=x, for=192.0.2.7'],
+        "2001:db8::9",
+    ),
+    ("forwarded-case", "10.1.1.1", "forwarded", ['For="203.0.113.9:80"'], "203.0.113.9"),
+    ("forwarded-quoted-comma", "10.1.1.1", "forwarded", ['for=9.9.9.9;x="a,b"'], "9.9.9.9"),
+    ("forwarded-obfuscated", "10.1.1.1", "forwarded", ["for=_hidden"], "_hidden"),
+    ("forwarded-unknown", "10.1.1.1", "forwarded", ["for=unknown"], "unknown"),
+    ("forwarded-ignored-from-client", "6.6.6.6", "forwarded", ["for=1.1.1.1"], "6.6.6.6"),
+]
+
+
+@pytest.mark.parametrize(
+    ("peer", "header", "values", "key"),
+    [case[1:] for case in FORWARDED],
+    ids=[case[0] for case in FORWARDED],
+)
+def test_forwarded_client_reads_only_what_trusted_proxies_wrote(
+    peer: str, header: Any, values: list[str], key: str
+) -> None:
+    headers = [(header, value) for value in values]
+    assert forwarded_client(PROXIES, header=header)(view(headers, client=(peer, 1))) == key
+
+
+def test_forwarded_client_keys_ipv6_on_a_network() -> None:
+    key = forwarded_client(PROXIES, ipv6_prefix=56)
+    headers = [("x-forwarded-for", "2001:db8:1:2ff::1")]
+    assert key(view(headers, client=("10.0.0.1", 1))) == "2001:db8:1:200::/56"
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        (([],), {}, "needs the trusted proxies"),
+        ((["proxy.internal"],), {}, "'proxy.internal' is not an IP address"),
+        ((["10.0.0.0/8"],), {"header": "x-real-ip"}, "header must be"),
+        ((["10.0.0.0/8"],), {"ipv6_prefix": 0}, "ipv6_prefix"),
+    ],
+)
+def test_forwarded_client_configuration(
+    args: tuple[Any, ...], kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidCheckError, match=message):
+        forwarded_client(*args, **kwargs)
+
+
+async def test_forwarded_client_spends_the_budget_of_the_real_client() -> None:
+    check = RateLimitCheck("1/hour", key=forwarded_client(["10.0.0.0/8"]))
+    proxy = "10.0.0.1"
+    first = await attempt(check, proxy, {"x-forwarded-for": "1.1.1.1, 203.0.113.9"})
+    spoofed = await attempt(check, proxy, {"x-forwarded-for": "2.2.2.2, 203.0.113.9"})
+    other = await attempt(check, proxy, {"x-forwarded-for": "203.0.113.10"})
+    assert (first.status, spoofed.status, other.status) == (101, 429, 101)
 
 
 async def test_client_network_shares_the_budget_of_a_64(namespace: str) -> None:
