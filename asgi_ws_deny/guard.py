@@ -49,8 +49,14 @@ application with the same ``receive`` and ``send``: one comparison, nothing else
    ============================  ==============================================================
 
    A `Denied` that arrives inside an exception group (raised in a task group) counts as
-   `Denied` when nothing else is in the group. Cancellation (a ``BaseException`` that is not an
-   ``Exception``) is never caught.
+   `Denied` when nothing else is in the group. A `Denied` raised in a task that nobody awaits
+   (``asyncio.create_task``, a callback) never reaches the guard and is lost: the handshake
+   goes on as if nothing was raised. Cancellation (a ``BaseException`` that is not an
+   ``Exception``) is never caught, from the application or from a check: it may be the
+   server cancelling the connection, and the guard cannot tell. A check that raises one
+   leaves the handshake unanswered (the application is never called), and servers differ on
+   what follows: daphne answers nothing and leaves the connection open. Bound a slow check
+   with ``check_timeout`` instead, which answers 503.
 
 The guard never calls ``receive``: servers disagree about what it does after a denial (it
 returns at once on one, blocks on another, never returns on a third), so a denial must not wait
