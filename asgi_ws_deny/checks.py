@@ -912,12 +912,6 @@ def _storage_timeouts(uri: str) -> dict[str, float]:
     }
 
 
-def _memory_storage() -> type[Any]:
-    from limits.storage import MemoryStorage
-
-    return MemoryStorage
-
-
 class _AsyncioOnlyError(RuntimeError):
     """An async storage of ``limits`` used under trio."""
 
@@ -1005,6 +999,7 @@ class RateLimitCheck:
         "_anyio",
         "_async_limiter",
         "_breaker",
+        "_inline",
         "_sync_limiter",
         "key",
         "limit",
@@ -1088,6 +1083,7 @@ class RateLimitCheck:
         self.on_error: StorageFailure = on_error
         self._breaker = _Breaker(float(cooldown))
         self._anyio = anyio
+        self._inline = isinstance(storage, limits.storage.MemoryStorage)
         self._sync_limiter: SyncRateLimiter | None = None
         self._async_limiter: AsyncRateLimiter | None = None
         try:
@@ -1113,7 +1109,7 @@ class RateLimitCheck:
             return None
         if not isinstance(key, str):
             raise TypeError(f"the key function returned {type(key).__name__}, not str or None")
-        if self._async_limiter is None and isinstance(self.storage, _memory_storage()):
+        if self._inline:
             # A dict in this process: nothing to wait for, so no thread and no timeout.
             reset = self._hit_sync(key)
             return None if reset is None else self._refuse(handshake, reset)
