@@ -17,16 +17,17 @@ at construction, to refuse. What each one refuses, and how (every body is compac
   ``{"error":"rate_limited","retry_after":n}``;
 - `SubprotocolCheck`: 400, ``{"error":"unsupported_subprotocol","supported":[...]}``.
 
-`AllOf` composes checks: they run in order, the first refusal wins and the rest do not run, an
-exception propagates so that the guard fails closed (500, logged; a `Denied` is answered with
-its own denial), and a result that is neither
+`AllOf` composes checks: they run in order (`OriginCheck` first, whatever the order given),
+the first refusal wins and the rest do not run, an exception propagates so that the guard fails
+closed (500, logged; a `Denied` is answered with its own denial), and a result that is neither
 ``None`` nor a `Denial` raises `TypeError` naming the check. A chain of sync checks stays sync;
 it becomes a coroutine from the first check that returns an awaitable.
 
-Nothing here imports an event loop. `RateLimitCheck` imports the ``limits`` package (the
-``ratelimit`` extra) when it is constructed, never when this module is imported (``limits``
-itself imports asyncio, which is harmless under trio), and `OriginCheck` imports ``idna`` only
-for an allowed origin written with a non-ASCII host.
+Nothing here imports an event loop. `RateLimitCheck` imports the ``limits`` and ``anyio``
+packages (the ``ratelimit`` extra) when it is constructed, never when this module is imported
+(``limits`` itself imports asyncio, which is harmless under trio; ``anyio`` runs its storage
+calls in a worker thread under either loop), and `OriginCheck` imports ``idna`` only for an
+allowed origin written with a non-ASCII host.
 
 Origins
 -------
