@@ -192,8 +192,9 @@ MAX_HEADER_NAME_BYTES = 256
 MAX_HEADER_LINE_BYTES = 8190  # name, ": ", value; with CRLF, 8,192
 MAX_HEADERS_BYTES = 12 * 1024
 MAX_HEADERS = 100
-#: What `denial_send` takes at most by default: a denial is a status and a short explanation,
-#: and a client that never reads it holds its buffers on the server until it leaves.
+#: The largest body a denial may have. A denial is a status and a short explanation, and a
+#: client that never reads it holds the whole body in the server's buffers until it leaves
+#: (or blocks the ``send`` that writes it, on servers that wait for the client).
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -220,10 +221,14 @@ def _check_status(status: object) -> int:
 
 
 def _check_body(body: object) -> bytes:
-    if type(body) is bytes:
-        return body
     if isinstance(body, (bytes, bytearray, memoryview)):
-        return _plain_bytes("body", body)
+        checked = body if type(body) is bytes else _plain_bytes("body", body)
+        if len(checked) > MAX_BODY_BYTES:
+            raise InvalidDenialError(
+                f"body must be at most MAX_BODY_BYTES ({MAX_BODY_BYTES}) bytes, got "
+                f"{len(checked)}: a denial is a status and a short explanation"
+            )
+        return checked
     if isinstance(body, str):
         raise InvalidDenialError(
             "body must be bytes, bytearray or memoryview, got str: encode it, "
@@ -415,11 +420,11 @@ def supports_denial_response(scope: Scope) -> bool:
 class Denial:
     """An immutable, validated HTTP response that refuses a WebSocket handshake.
 
-    Validation happens at construction, so a `Denial` that exists can always be sent.
-    ``headers`` holds what goes on the wire: lowercase byte names, byte values, and the
-    ``content-length`` computed from the body. A `Denial` is itself an ASGI application:
-    ``await denial(scope, receive, send)`` denies with the ``"close"`` fallback, so a
-    framework can return it wherever it accepts an application.
+    Validation happens at construction, so a `Denial` that exists can always be sent; its
+    body is at most `MAX_BODY_BYTES`. ``headers`` holds what goes on the wire: lowercase byte
+    names, byte values, and the ``content-length`` computed from the body. A `Denial` is
+    itself an ASGI application: ``await denial(scope, receive, send)`` denies with the
+    ``"close"`` fallback, so a framework can return it wherever it accepts an application.
     """
 
     __slots__ = ("_body", "_headers", "_status")
@@ -669,12 +674,19 @@ def denial_send(
     websocket scope too), keeps them, and when the body ends sends one validated denial
     through `deny` with ``fallback``. Its ``outcome`` is then `deny`'s. It raises
     `InvalidDenialError`, before anything is sent, for anything else: trailers, another message
-    type, a body before its start or over ``max_body`` bytes, a message after the end, or a
-    response that is no valid denial. After an error it refuses every later message.
+    type, a body before its start or over ``max_body`` bytes (at most `MAX_BODY_BYTES`), a
+    message after the end, or a response that is no valid denial. After an error it refuses
+    every later message.
     """
     _check_fallback(fallback)
-    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 0:
-        raise InvalidDenialError(f"max_body must be an int of at least 0, got {max_body!r}")
+    if (
+        isinstance(max_body, bool)
+        or not isinstance(max_body, int)
+        or not 0 <= max_body <= MAX_BODY_BYTES
+    ):
+        raise InvalidDenialError(
+            f"max_body must be an int from 0 to MAX_BODY_BYTES ({MAX_BODY_BYTES}), got {max_body!r}"
+        )
     return DenialSend(scope, send, fallback, max_body)
 
 

@@ -17,16 +17,17 @@ at construction, to refuse. What each one refuses, and how (every body is compac
   ``{"error":"rate_limited","retry_after":n}``;
 - `SubprotocolCheck`: 400, ``{"error":"unsupported_subprotocol","supported":[...]}``.
 
-`AllOf` composes checks: they run in order, the first refusal wins and the rest do not run, an
-exception propagates so that the guard fails closed (500, logged; a `Denied` is answered with
-its own denial), and a result that is neither
+`AllOf` composes checks: they run in order (`OriginCheck` first, whatever the order given),
+the first refusal wins and the rest do not run, an exception propagates so that the guard fails
+closed (500, logged; a `Denied` is answered with its own denial), and a result that is neither
 ``None`` nor a `Denial` raises `TypeError` naming the check. A chain of sync checks stays sync;
 it becomes a coroutine from the first check that returns an awaitable.
 
-Nothing here imports an event loop. `RateLimitCheck` imports the ``limits`` package (the
-``ratelimit`` extra) when it is constructed, never when this module is imported (``limits``
-itself imports asyncio, which is harmless under trio), and `OriginCheck` imports ``idna`` only
-for an allowed origin written with a non-ASCII host.
+Nothing here imports an event loop. `RateLimitCheck` imports the ``limits`` and ``anyio``
+packages (the ``ratelimit`` extra) when it is constructed, never when this module is imported
+(``limits`` itself imports asyncio, which is harmless under trio; ``anyio`` runs its storage
+calls in a worker thread under either loop), and `OriginCheck` imports ``idna`` only for an
+allowed origin written with a non-ASCII host.
 
 Origins
 -------
@@ -51,12 +52,13 @@ import math
 import re
 import time
 import traceback
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
 from asgi_ws_deny import _deny
 from asgi_ws_deny.handshake import (
     AllOf,
+    CheckError,
     CheckResult,
     Handshake,
     InvalidCheckError,
@@ -72,13 +74,16 @@ if TYPE_CHECKING:
     from limits.strategies import RateLimiter as SyncRateLimiter
 
 __all__ = (
+    "STORAGE_SOCKET_TIMEOUT",
     "AllOf",
+    "CheckError",
     "InvalidCheckError",
     "KeyFunction",
     "MissingOrigin",
     "OriginCheck",
     "RateLimitCheck",
     "RateLimitStrategy",
+    "StorageFailure",
     "SubprotocolCheck",
     "TokenCheck",
     "TokenSource",
@@ -86,6 +91,8 @@ __all__ = (
     "TokenValidatorError",
     "client_host",
     "client_network",
+    "forwarded_client",
+    "network_key",
 )
 
 _logger = logging.getLogger("asgi_ws_deny.checks")
@@ -100,15 +107,19 @@ TokenSource = Literal["header", "subprotocol", "cookie", "query"]
 KeyFunction = Callable[[Handshake], "str | None"]
 #: The ``limits`` strategies: exact (moving window), cheap (fixed window), or in between.
 RateLimitStrategy = Literal["moving-window", "fixed-window", "sliding-window-counter"]
+#: What `RateLimitCheck` answers while its storage fails: 503 (``"deny"``) or admit.
+StorageFailure = Literal["deny", "allow"]
 
 
-class TokenValidatorError(_deny.DenyError, RuntimeError):
+class TokenValidatorError(CheckError):
     """The token validator of a `TokenCheck` raised, or returned something other than a bool.
 
     It replaces the validator's own exception, whose message may quote the token, so that the
     guard's log never shows it: the message names the exception's type and carries the
     validator's stack frames (file, line, function, source line), never exception text or local
-    values. A `Denied` raised by the validator is not replaced: it is the validator's answer.
+    values. As a `CheckError` it is logged without its traceback, whose frames hold the token
+    and the handshake. A `Denied` raised by the validator is not replaced: it is the
+    validator's answer.
     """
 
 
@@ -214,6 +225,10 @@ def _host(raw: str) -> str:
 def _port(scheme: str, text: str | None) -> int | None:
     if text is None:
         return None
+    if text.startswith("0"):
+        # Browsers serialise a port in decimal without leading zeros (WHATWG URL, "URL
+        # serializing"): "0443" is written by no browser, so it is no origin.
+        raise ValueError(f"port {text} has a leading zero, which no browser sends")
     number = int(text)
     if not 0 < number <= 65535:
         raise ValueError(f"port {text} is out of range")
@@ -248,7 +263,61 @@ def _allowed_host(raw: str, entry: str) -> str:
         raise InvalidCheckError(f"allowed origin {entry!r}: invalid host: {exc}") from None
 
 
-def _parse_allowed(entry: object) -> _Origin | _Pattern:
+# Wildcards over these would admit every site there: domains under which anyone can register a
+# name or get a site (a short list of the public suffixes most often written by mistake, from
+# the Public Suffix List, publicsuffix.org; the list itself is not downloaded). Two-label
+# suffixes of country codes ("co.uk", "com.au") are caught by the rule in _public_suffix.
+_PUBLIC_SUFFIXES = frozenset(
+    (
+        "github.io",
+        "gitlab.io",
+        "herokuapp.com",
+        "vercel.app",
+        "netlify.app",
+        "pages.dev",
+        "workers.dev",
+        "web.app",
+        "firebaseapp.com",
+        "appspot.com",
+        "azurewebsites.net",
+        "azurestaticapps.net",
+        "cloudfront.net",
+        "amplifyapp.com",
+        "s3.amazonaws.com",
+        "blogspot.com",
+        "fly.dev",
+        "onrender.com",
+        "glitch.me",
+        "ngrok.io",
+        "ngrok.app",
+        "ngrok-free.app",
+        "trycloudflare.com",
+        "readthedocs.io",
+        "surge.sh",
+        "deno.dev",
+        "replit.app",
+        "repl.co",
+        "codesandbox.io",
+        "stackblitz.io",
+    )
+)
+# The second-level labels that country-code registries open to everyone ("co.uk", "com.au",
+# "org.nz", "ne.jp"): with a two-letter top-level label, such a suffix is public.
+_OPEN_SECOND_LEVELS = frozenset(
+    ("co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "gob", "nom", "ltd", "plc")
+)
+
+
+def _public_suffix(host: str) -> bool:
+    """Whether ``host`` (the part after ``*.``) is a suffix under which anyone gets a name."""
+    host = host.rstrip(".")
+    if host in _PUBLIC_SUFFIXES:
+        return True
+    labels = host.split(".")
+    return len(labels) == 2 and len(labels[1]) == 2 and labels[0] in _OPEN_SECOND_LEVELS
+
+
+def _parse_allowed(entry: object, public_suffix: bool = False) -> _Origin | _Pattern:
     if not isinstance(entry, str):
         hint = ": pass origins as separate arguments, OriginCheck(*origins)"
         raise InvalidCheckError(
@@ -276,6 +345,12 @@ def _parse_allowed(entry: object) -> _Origin | _Pattern:
             f"scheme://*.domain[:port]{hint}"
         )
     scheme = match["scheme"].lower()
+    if scheme in ("ws", "wss"):
+        page = "http" if scheme == "ws" else "https"
+        raise InvalidCheckError(
+            f"allowed origin {entry!r} can never match: Origin names the page that opens the "
+            f"socket, never the socket's URL; write {page + entry[len(scheme) :]!r}"
+        )
     raw_host = match["host"]
     wildcard = raw_host.startswith("*.")
     if wildcard:
@@ -293,13 +368,20 @@ def _parse_allowed(entry: object) -> _Origin | _Pattern:
             f"allowed origin {entry!r}: '*.' must be followed by a domain of two labels or "
             "more ('*.example.com'); a top-level domain or an address cannot have a wildcard"
         )
+    if _public_suffix(host) and not public_suffix:
+        raise InvalidCheckError(
+            f"allowed origin {entry!r} admits every site under the public suffix "
+            f"{host.rstrip('.')!r}, where anyone can get a name; list your own origins, or "
+            "pass allow_public_suffix=True if you mean every one of them"
+        )
     return _Pattern(scheme, host, port)
 
 
 class OriginCheck:
     """Refuse handshakes from pages of origins not allowed: the defence against CSWSH.
 
-    ``OriginCheck(*allowed, same_origin=False, missing="allow", denial=None)``
+    ``OriginCheck(*allowed, same_origin=False, missing="allow", denial=None,
+    allow_public_suffix=False)``
 
     - ``allowed``: exact origins (``"https://app.example.com"``, ``"http://[::1]:8000"``) and
       patterns (``"https://*.example.com"``: any subdomain, at any depth, with that scheme and
@@ -307,10 +389,15 @@ class OriginCheck:
       case-insensitively, default ports are normalised (``https://a.com:443`` is
       ``https://a.com``), a non-ASCII host is written in Unicode or as its A-label
       (converting Unicode needs the ``idna`` package). A trailing dot makes another origin.
+      Refused at construction: a ``ws://`` or ``wss://`` entry (``Origin`` names the page,
+      ``http`` or ``https``, so it could never match), a port with a leading zero, and a
+      wildcard over a public suffix (``https://*.co.uk``, ``https://*.github.io``), which
+      admits every site there, unless ``allow_public_suffix=True`` says it is meant.
     - ``same_origin``: also admit an origin equal to the request's own (``ws`` pairs with
       ``http``, ``wss`` with ``https``, the host and port from the ``Host`` header). Behind a
       TLS-terminating proxy the request scheme must be the public one (trusted forwarded
-      headers), or ``wss`` pages will not match.
+      headers), or ``wss`` pages will not match. It admits a DNS-rebinding attacker, even
+      beside an allow-list: see ``docs/security.md``.
     - ``missing``: what to do without an ``Origin`` header. Browsers always send one on a
       WebSocket handshake, so its absence means a non-browser client, which CSWSH does not
       concern (and which could send any origin it likes): ``"allow"`` (the default) admits it,
@@ -326,18 +413,23 @@ class OriginCheck:
 
     __slots__ = ("_exact", "_missing_denial", "_patterns", "denial", "missing", "same_origin")
 
+    #: `AllOf` (and the guard's list of checks) runs it before every other check, so that all
+    #: a page on another origin ever gets is this check's refusal.
+    runs_first: ClassVar[bool] = True
+
     def __init__(
         self,
         *allowed: str,
         same_origin: bool = False,
         missing: MissingOrigin = "allow",
         denial: _deny.Denial | None = None,
+        allow_public_suffix: bool = False,
     ) -> None:
         if missing not in ("allow", "deny"):
             raise InvalidCheckError(f"missing must be 'allow' or 'deny', got {missing!r}")
         if denial is not None and not isinstance(denial, _deny.Denial):
             raise InvalidCheckError(f"denial must be a Denial, got {type(denial).__name__}")
-        parsed = [_parse_allowed(entry) for entry in allowed]
+        parsed = [_parse_allowed(entry, allow_public_suffix is True) for entry in allowed]
         if not parsed and not same_origin:
             raise InvalidCheckError(
                 "OriginCheck needs allowed origins, same_origin=True, or both; "
@@ -575,10 +667,17 @@ class TokenCheck:
             )
             return self._malformed
         source, token = next(iter(found.items()))
+        failure: Exception | None
         try:
             verdict = self.validate(token)
         except Exception as exc:
-            raise self._validator_error(exc) from None
+            failure = self._validator_error(exc)
+        else:
+            failure = None
+        if failure is not None:
+            # Raised outside the except clause, so that it does not carry the validator's
+            # exception (whose text may quote the token) as its context.
+            raise failure
         if inspect.isawaitable(verdict):
             return self._finish(handshake, source, verdict)
         return self._verdict(handshake, source, verdict)
@@ -586,10 +685,15 @@ class TokenCheck:
     async def _finish(
         self, handshake: Handshake, source: TokenSource, pending: Awaitable[object]
     ) -> CheckResult:
+        failure: Exception | None
         try:
             verdict = await pending
         except Exception as exc:
-            raise self._validator_error(exc) from None
+            failure = self._validator_error(exc)
+        else:
+            failure = None
+        if failure is not None:
+            raise failure
         return self._verdict(handshake, source, verdict)
 
     def _verdict(self, handshake: Handshake, source: TokenSource, verdict: object) -> CheckResult:
@@ -652,22 +756,213 @@ def client_network(handshake: Handshake) -> str:
     One IPv6 client usually holds a whole /64 (RFC 4291 section 2.5.1's interface identifiers)
     and may change address within it at will, so a limit per IPv6 address limits nothing. IPv4
     addresses, and anything that is not an IP address, are keyed as `client_host` keys them.
+    For another prefix (/48, /56), use `network_key`.
     """
-    host = client_host(handshake)
+    return _network(client_host(handshake), 64)
+
+
+def _prefix(ipv6_prefix: object) -> int:
+    if isinstance(ipv6_prefix, bool) or not isinstance(ipv6_prefix, int):
+        raise InvalidCheckError(f"ipv6_prefix must be an int, got {type(ipv6_prefix).__name__}")
+    if not 1 <= ipv6_prefix <= 128:
+        raise InvalidCheckError(f"ipv6_prefix must be 1..128, got {ipv6_prefix}")
+    return ipv6_prefix
+
+
+def _network(host: str, ipv6_prefix: int | None) -> str:
+    """``host`` as a key: an IPv6 address as its network of ``ipv6_prefix`` bits (when given),
+    anything else as it is."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return host
-    if address.version == 6 and address.ipv4_mapped is None:
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    if ipv6_prefix is not None and address.version == 6 and address.ipv4_mapped is None:
+        return str(ipaddress.IPv6Network((address, ipv6_prefix), strict=False))
     return host
+
+
+def network_key(ipv6_prefix: int = 64) -> KeyFunction:
+    """A key function like `client_network`, keying IPv6 clients on their ``/ipv6_prefix``.
+
+    Providers hand out a /48 or a /56 to one customer as often as a /64: ``network_key(56)``
+    gives such a customer one budget. Raises `InvalidCheckError` for a prefix outside 1..128.
+    """
+    prefix = _prefix(ipv6_prefix)
+
+    def network(handshake: Handshake) -> str:
+        return _network(client_host(handshake), prefix)
+
+    network.__qualname__ = f"network_key({prefix})"
+    return network
+
+
+# RFC 7239 section 4: Forwarded = 1#forwarded-element, pairs separated by ";", values tokens or
+# quoted strings. A quoted string may hold a comma, so elements are split outside quotes.
+_FORWARDED_ELEMENT = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*")+')
+_FORWARDED_FOR = re.compile(r'(?:^|;)\s*for\s*=\s*("(?:[^"\\]|\\.)*"|[^;,\s]*)', re.IGNORECASE)
+
+
+def _hops(handshake: Handshake, header: str) -> list[str]:
+    """The client addresses a forwarding header lists, leftmost (furthest) first."""
+    values = handshake.headers.getall(header)
+    if header == "x-forwarded-for":
+        return [hop.strip() for value in values for hop in value.split(",") if hop.strip()]
+    hops = []
+    for value in values:
+        for element in _FORWARDED_ELEMENT.findall(value):
+            match = _FORWARDED_FOR.search(element.strip())
+            if match is not None:
+                hops.append(match[1].strip('"'))
+    return hops
+
+
+def _hop_host(hop: str) -> str:
+    """One hop without its port: ``1.2.3.4:80`` is ``1.2.3.4``, ``[2001:db8::1]:80`` is
+    ``2001:db8::1``; anything else (RFC 7239's ``unknown``, an ``_obfuscated`` name) as is."""
+    if hop.startswith("[") and "]" in hop:
+        return hop[1 : hop.index("]")]
+    if hop.count(":") == 1:
+        return hop.partition(":")[0]
+    return hop
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return address.ipv4_mapped  # a proxy reached over a dual-stack socket
+    return address
+
+
+def forwarded_client(
+    trusted_proxies: Iterable[str],
+    *,
+    header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for",
+    ipv6_prefix: int | None = None,
+) -> KeyFunction:
+    """A rate-limit key taken from ``X-Forwarded-For`` or ``Forwarded``, through trusted proxies.
+
+    ``forwarded_client(["10.0.0.0/8", "192.0.2.7"], header="x-forwarded-for",
+    ipv6_prefix=None)``: when the handshake comes from one of ``trusted_proxies`` (addresses or
+    networks), the header's hops are read from the right, skipping trusted proxies, and the
+    first one that is not a proxy is the key: the address the nearest trusted proxy saw. Hops
+    left of it were written by the client and are never read. From any other peer the header
+    is ignored and the peer's address is the key, as `client_host` gives it; when every hop is
+    a trusted proxy, the leftmost is. With ``header="forwarded"`` the ``for=`` parameters of
+    RFC 7239 are read; a hop that is no address (``unknown``, an obfuscated ``_name``) is a key
+    as it is. ``ipv6_prefix`` keys IPv6 clients on their network, as `network_key` does.
+
+    Use it only where the server itself does not already rewrite the client address from these
+    headers (uvicorn does, from 127.0.0.1 and ::1, by default: see ``docs/security.md``).
+    Raises `InvalidCheckError` for no proxies, an entry that is not an address or a network,
+    another header, or a bad prefix.
+    """
+    if isinstance(trusted_proxies, str):
+        trusted_proxies = [trusted_proxies]
+    networks = []
+    for entry in trusted_proxies:
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except (TypeError, ValueError):
+            raise InvalidCheckError(
+                f"trusted proxy {entry!r} is not an IP address or network"
+            ) from None
+    if not networks:
+        raise InvalidCheckError("forwarded_client needs the trusted proxies' addresses")
+    if header not in ("x-forwarded-for", "forwarded"):
+        raise InvalidCheckError(f"header must be 'x-forwarded-for' or 'forwarded', got {header!r}")
+    prefix = None if ipv6_prefix is None else _prefix(ipv6_prefix)
+
+    def trusted(host: str) -> bool:
+        address = _address(host)
+        return address is not None and any(address in network for network in networks)
+
+    def forwarded(handshake: Handshake) -> str:
+        peer = client_host(handshake)
+        hops = [_hop_host(hop) for hop in _hops(handshake, header)] if trusted(peer) else []
+        # From the right: the first hop no trusted proxy wrote about itself is the client.
+        client = next((hop for hop in reversed(hops) if not trusted(hop)), None)
+        if client is None:
+            client = hops[0] if hops else peer
+        return _network(client, prefix)
+
+    forwarded.__qualname__ = f"forwarded_client({header})"
+    return forwarded
+
+
+# The socket timeouts a Redis storage gets when its URI names none: redis-py's own default is
+# none at all, so a Redis that accepts and never answers would hold a worker thread for ever.
+# A round trip on a LAN is well under a millisecond; half a second is a dead server.
+_REDIS_SCHEMES = frozenset(
+    ("redis", "rediss", "redis+unix", "redis+cluster", "redis+sentinel", "valkey", "valkeys")
+)
+STORAGE_SOCKET_TIMEOUT = 0.5
+
+
+def _storage_timeouts(uri: str) -> dict[str, float]:
+    """The socket timeouts to give a sync Redis storage; those in the URI itself win."""
+    scheme = uri.partition("://")[0].lower()
+    if scheme not in _REDIS_SCHEMES:
+        return {}
+    # redis-py lets the URI's query override these keyword arguments (ConnectionPool.from_url).
+    return {
+        "socket_timeout": STORAGE_SOCKET_TIMEOUT,
+        "socket_connect_timeout": STORAGE_SOCKET_TIMEOUT,
+    }
+
+
+class _AsyncioOnlyError(RuntimeError):
+    """An async storage of ``limits`` used under trio."""
+
+
+class _Breaker:
+    """A circuit breaker: after a failure, ``cooldown`` seconds without a storage call.
+
+    When the cooldown ends, the next handshake is the probe: it reopens the breaker before it
+    calls the storage, so that the handshakes arriving meanwhile fail fast too, and a success
+    closes it. The state changes on the event loop only, never in a worker thread.
+    """
+
+    __slots__ = ("cooldown", "open_until", "probing")
+
+    def __init__(self, cooldown: float) -> None:
+        self.cooldown = cooldown
+        self.open_until = 0.0
+        self.probing = False
+
+    def closed(self) -> bool:
+        """Whether a storage call may go ahead now (a probe counts as one)."""
+        if not self.open_until:
+            return True
+        now = time.monotonic()
+        if now < self.open_until:
+            return False
+        self.open_until = now + self.cooldown  # this caller probes; the others wait
+        self.probing = True
+        return True
+
+    def failed(self) -> bool:
+        """Open (again) for a cooldown; True when it was closed: the failure to report."""
+        now = time.monotonic()
+        newly = self.probing or now >= self.open_until
+        self.open_until, self.probing = now + self.cooldown, False
+        return newly
+
+    def succeeded(self) -> None:
+        self.open_until, self.probing = 0.0, False
+
+    def remaining(self) -> float:
+        return max(0.0, self.open_until - time.monotonic())
 
 
 class RateLimitCheck:
     """Limit handshakes per client key with the ``limits`` package; refuse with 429.
 
     ``RateLimitCheck(limit, *, key=client_host, storage="memory://",
-    strategy="moving-window", namespace="handshake")``
+    strategy="moving-window", namespace="handshake", timeout=1.0, on_error="deny",
+    cooldown=5.0)``
 
     - ``limit``: one rate in the notation of ``limits`` (``"10/minute"``, ``"100 per hour"``)
       or a ``limits.RateLimitItem``. For several rates, chain several checks with `AllOf`.
@@ -675,24 +970,45 @@ class RateLimitCheck:
       function of the handshake (a user id from a header, the path, ...). ``None`` exempts it.
     - ``storage``: a ``limits`` storage URI or object. ``"memory://"`` (the default) counts in
       this process only, so with N server workers a client gets N times the limit;
-      ``"redis://127.0.0.1:6379"`` shares one count between every worker and host. These sync
-      storages work under asyncio and trio; a Redis call blocks the event loop for one round
-      trip (about 0.1 ms on loopback), so give the URI a ``socket_timeout``. The async storages
-      (``"async+memory://"``, ``"async+redis://"``) make the check async but work under asyncio
-      only: ``limits`` builds them on asyncio's locks and tasks, and under trio they raise.
+      ``"redis://127.0.0.1:6379"`` shares one count between every worker and host. A Redis
+      URI without ``socket_timeout`` or ``socket_connect_timeout`` gets
+      `STORAGE_SOCKET_TIMEOUT` (0.5 s) for each. The sync storages work under asyncio and
+      trio: every one but ``memory://`` runs in a worker thread (``anyio.to_thread``), so a
+      slow or hung storage never blocks the event loop. The async storages
+      (``"async+memory://"``, ``"async+redis://"``) work under asyncio only: ``limits`` builds
+      them on asyncio's locks and tasks, and under trio they raise.
     - ``strategy``: ``"moving-window"`` (exact), ``"fixed-window"`` or
       ``"sliding-window-counter"`` (see the ``limits`` documentation).
     - ``namespace``: keeps the counts of separate checks on one storage apart.
+    - ``timeout``: seconds one handshake may wait for the storage (``memory://`` excepted).
+    - ``on_error``: what a handshake gets while the storage fails (raises, or no answer
+      within ``timeout``): ``"deny"`` (the default) refuses it with 503, ``retry-after`` and
+      ``{"error":"rate_limit_unavailable","retry_after":n}``; ``"allow"`` admits it unlimited.
+    - ``cooldown``: after a failure, the storage is left alone for this many seconds (a circuit
+      breaker): every handshake meanwhile gets the ``on_error`` answer at once, and the first
+      one after it probes the storage again. A dead Redis costs one fast answer per
+      handshake, not one timeout; the failure is logged once per opening, as a warning.
 
     A handshake over the limit is refused with 429, ``retry-after`` (whole seconds until the
     window lets one more in, at least 1) and ``{"error":"rate_limited","retry_after":n}``.
-    Every handshake the check sees is counted, admitted or not by later checks. A storage that
-    fails (Redis down) raises, and the guard fails closed with 500.
-    Raises `InvalidCheckError` for a bad option and ``ImportError`` without ``limits``
+    Every handshake the check sees is counted, admitted or not by later checks. Raises
+    `InvalidCheckError` for a bad option and ``ImportError`` without ``limits`` or ``anyio``
     (``pip install 'asgi-ws-deny[ratelimit]'``).
     """
 
-    __slots__ = ("_async_limiter", "_sync_limiter", "key", "limit", "namespace", "storage")
+    __slots__ = (
+        "_anyio",
+        "_async_limiter",
+        "_breaker",
+        "_inline",
+        "_sync_limiter",
+        "key",
+        "limit",
+        "namespace",
+        "on_error",
+        "storage",
+        "timeout",
+    )
 
     limit: RateLimitItem
     storage: SyncStorage | AsyncStorage
@@ -705,8 +1021,12 @@ class RateLimitCheck:
         storage: str | SyncStorage | AsyncStorage = "memory://",
         strategy: RateLimitStrategy = "moving-window",
         namespace: str = "handshake",
+        timeout: float = 1.0,
+        on_error: StorageFailure = "deny",
+        cooldown: float = 5.0,
     ) -> None:
         try:
+            import anyio
             import limits
             import limits.aio.storage
             import limits.aio.strategies
@@ -714,8 +1034,8 @@ class RateLimitCheck:
             import limits.strategies
         except ImportError as exc:
             raise ImportError(
-                f"RateLimitCheck needs the limits package: pip install 'asgi-ws-deny[ratelimit]' "
-                f"({exc})"
+                "RateLimitCheck needs the limits and anyio packages: "
+                f"pip install 'asgi-ws-deny[ratelimit]' ({exc})"
             ) from exc
         if isinstance(limit, str):
             try:
@@ -741,10 +1061,17 @@ class RateLimitCheck:
             )
         if not isinstance(namespace, str) or not namespace:
             raise InvalidCheckError(f"namespace must be a non-empty str, got {namespace!r}")
+        for name, seconds in (("timeout", timeout), ("cooldown", cooldown)):
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+                raise InvalidCheckError(
+                    f"{name} must be a number of seconds above 0, got {seconds!r}"
+                )
+        if on_error not in ("deny", "allow"):
+            raise InvalidCheckError(f"on_error must be 'deny' or 'allow', got {on_error!r}")
         if isinstance(storage, str):
             uri = storage
             try:
-                storage = limits.storage.storage_from_string(uri)
+                storage = limits.storage.storage_from_string(uri, **_storage_timeouts(uri))
             except limits.errors.ConfigurationError as exc:
                 # limits quotes the URI, which may carry a password.
                 message = str(exc).replace(uri, _without_password(uri))
@@ -753,6 +1080,11 @@ class RateLimitCheck:
         self.key = key
         self.namespace = namespace
         self.storage = storage
+        self.timeout = float(timeout)
+        self.on_error: StorageFailure = on_error
+        self._breaker = _Breaker(float(cooldown))
+        self._anyio = anyio
+        self._inline = isinstance(storage, limits.storage.MemoryStorage)
         self._sync_limiter: SyncRateLimiter | None = None
         self._async_limiter: AsyncRateLimiter | None = None
         try:
@@ -778,15 +1110,20 @@ class RateLimitCheck:
             return None
         if not isinstance(key, str):
             raise TypeError(f"the key function returned {type(key).__name__}, not str or None")
-        if self._async_limiter is not None:
-            return self._hit_async(handshake, key)
+        if self._inline:
+            # A dict in this process: nothing to wait for, so no thread and no timeout.
+            reset = self._hit_sync(key)
+            return None if reset is None else self._refuse(handshake, reset)
+        return self._hit(handshake, key)
+
+    def _hit_sync(self, key: str) -> float | None:
+        """Count one handshake: None when admitted, else when the window lets one more in."""
         assert self._sync_limiter is not None
         if self._sync_limiter.hit(self.limit, self.namespace, key):
             return None
-        stats = self._sync_limiter.get_window_stats(self.limit, self.namespace, key)
-        return self._refuse(handshake, stats.reset_time)
+        return self._sync_limiter.get_window_stats(self.limit, self.namespace, key).reset_time
 
-    async def _hit_async(self, handshake: Handshake, key: str) -> CheckResult:
+    async def _hit_async(self, key: str) -> float | None:
         assert self._async_limiter is not None
         try:
             if await self._async_limiter.hit(self.limit, self.namespace, key):
@@ -794,12 +1131,66 @@ class RateLimitCheck:
             stats = await self._async_limiter.get_window_stats(self.limit, self.namespace, key)
         except RuntimeError as exc:
             if "no running event loop" in str(exc):
-                raise RuntimeError(
+                raise _AsyncioOnlyError(
                     "the async storages of limits run under asyncio only; under trio give "
                     "RateLimitCheck a sync storage ('memory://', 'redis://...')"
                 ) from exc
             raise
-        return self._refuse(handshake, stats.reset_time)
+        return stats.reset_time
+
+    async def _hit(self, handshake: Handshake, key: str) -> CheckResult:
+        """Count one handshake on a storage that does I/O, never blocking the event loop.
+
+        A sync storage runs in a worker thread (anyio's, so under asyncio and trio alike); the
+        whole round is bounded by ``timeout``; a failure or a timeout opens the breaker, and
+        while it is open every handshake gets the ``on_error`` answer without a storage call.
+        """
+        if not self._breaker.closed():
+            return self._unavailable(handshake, None)
+        anyio = self._anyio
+        failure: BaseException | None = None
+        with anyio.move_on_after(self.timeout) as deadline:
+            try:
+                if self._async_limiter is not None:
+                    reset = await self._hit_async(key)
+                else:
+                    # abandon_on_cancel: at the timeout the handshake is answered at once; the
+                    # thread finishes on its own, bounded by the storage's socket timeouts.
+                    reset = await anyio.to_thread.run_sync(
+                        self._hit_sync, key, abandon_on_cancel=True
+                    )
+            except _AsyncioOnlyError:
+                raise  # a configuration mistake, not an outage: fail closed, loudly
+            except Exception as exc:
+                failure = exc
+        if deadline.cancelled_caught:
+            failure = TimeoutError(f"no answer within {self.timeout:g}s")
+        if failure is not None:
+            return self._unavailable(handshake, failure)
+        self._breaker.succeeded()
+        return None if reset is None else self._refuse(handshake, reset)
+
+    def _unavailable(self, handshake: Handshake, failure: BaseException | None) -> CheckResult:
+        """The ``on_error`` answer; a new failure opens the breaker and is logged once."""
+        # Handshakes that were waiting together fail together: the first one reports it.
+        if failure is not None and self._breaker.failed():
+            _logger.warning(
+                "rate-limit storage %s failed (%s: %s); %s handshakes without it for %gs",
+                type(self.storage).__name__,
+                type(failure).__name__,
+                _without_password(str(failure)),
+                "denying" if self.on_error == "deny" else "admitting",
+                self._breaker.cooldown,
+            )
+        if self.on_error == "allow":
+            return None
+        retry = max(1, math.ceil(self._breaker.remaining()))
+        _logger.debug("WebSocket handshake refused on %r: rate limit unavailable", handshake.path)
+        return _json_denial(
+            503,
+            {"error": "rate_limit_unavailable", "retry_after": retry},
+            [("retry-after", str(retry))],
+        )
 
     def _refuse(self, handshake: Handshake, reset_time: float) -> _deny.Denial:
         # RFC 9110 section 10.2.3: Retry-After in whole seconds; never 0, which invites a

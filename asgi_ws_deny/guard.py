@@ -49,8 +49,14 @@ application with the same ``receive`` and ``send``: one comparison, nothing else
    ============================  ==============================================================
 
    A `Denied` that arrives inside an exception group (raised in a task group) counts as
-   `Denied` when nothing else is in the group. Cancellation (a ``BaseException`` that is not an
-   ``Exception``) is never caught.
+   `Denied` when nothing else is in the group. A `Denied` raised in a task that nobody awaits
+   (``asyncio.create_task``, a callback) never reaches the guard and is lost: the handshake
+   goes on as if nothing was raised. Cancellation (a ``BaseException`` that is not an
+   ``Exception``) is never caught, from the application or from a check: it may be the
+   server cancelling the connection, and the guard cannot tell. A check that raises one
+   leaves the handshake unanswered (the application is never called), and servers differ on
+   what follows: daphne answers nothing and leaves the connection open. Bound a slow check
+   with ``check_timeout`` instead, which answers 503.
 
 The guard never calls ``receive``: servers disagree about what it does after a denial (it
 returns at once on one, blocks on another, never returns on a third), so a denial must not wait
@@ -68,8 +74,11 @@ convention of graphql-ws: 4401, 4403, 4404, 4429, ...) and a reason (the `Denied
 the status phrase). The trade-off: the handshake completes (the server logs a 101, proxies and
 rate limits count an open connection, a client that ignores close codes believes it connected)
 and the denial's headers and body are not sent; only the code and the reason travel. When the
-client offered subprotocols the accept names the first one, because a browser fails a
-connection whose accept omits the subprotocol it asked for, and the close would then be lost.
+client offered subprotocols the accept names the first one that is a token of at most 64
+characters and does not look like a credential (``bearer``, ``token``, ``auth``, ``jwt``,
+``key``, ... anywhere in it), because a browser fails a connection whose accept omits the
+subprotocol it asked for, and the close would then be lost. When no offered name qualifies
+the refusal stays an HTTP response: echoing ``bearer.<token>`` would send the token back.
 The application is never called for a check refusal, so it receives no message at all.
 Measured in Chromium: a denial is ``error`` then ``close`` 1006 (the status shows only in the
 developer console); under the policy, ``open`` then ``close`` 4404 "Not Found". daphne 4.2.3
@@ -81,7 +90,9 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import math
 import operator
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, get_args
 
@@ -94,6 +105,7 @@ from asgi_ws_deny.handshake import (
     Denied,
     Handshake,
     MultiMap,
+    check_name,
     close_reason,
     denied_in,
     run_check,
@@ -296,15 +308,16 @@ class WebSocketGuard:
     """ASGI middleware that denies WebSocket handshakes before, and from inside, an application.
 
     ``WebSocketGuard(app, check=None, *, fallback="close", error_denial=Denial(500),
-    no_handshake_denial=Denial(403), browser_policy="never", close_codes=None)``
+    no_handshake_denial=Denial(403), browser_policy="never", close_codes=None,
+    check_timeout=None)``
 
     - ``check(handshake)`` (sync or async) runs before ``app`` for every ``websocket`` scope:
       ``None`` admits, a `Denial` or a raised `Denied` refuses and ``app`` is never called,
       anything else (an exception, ``False``, ``True``, any other value) fails closed with
       ``error_denial`` and is logged on the ``"asgi_ws_deny"`` logger. A sync check runs on
       the event loop: keep it quick, or make it async. A list or tuple of checks runs them in
-      order, the first refusal winning (`asgi_ws_deny.checks.AllOf`). Without a check the
-      guard only converts.
+      order, the first refusal winning, an origin check first (`asgi_ws_deny.checks.AllOf`).
+      Without a check the guard only converts.
     - `Denied` raised by ``app`` (or anything it calls), a return without a handshake and an
       error before accept are converted as the module documentation describes; the ``send``
       given to ``app`` refuses out-of-order messages with `HandshakeStateError`.
@@ -317,6 +330,10 @@ class WebSocketGuard:
     - ``close_codes`` maps an HTTP status to the close code used after accept: a mapping
       (statuses it lacks use ``4000 + status``) or a callable. A code that cannot be sent
       (RFC 6455 section 7.4) or a callable that raises gives 1008, logged.
+    - ``check_timeout`` (seconds, ``None`` by default) bounds the check: one still running at
+      the deadline is cancelled, logged, and answered 503 with ``retry-after``. It needs the
+      ``anyio`` package (imported only when the option is set), which cancels under asyncio
+      and trio alike; a sync check that blocks the event loop cannot be interrupted.
 
     ``http`` and ``lifespan`` scopes pass through untouched. Use it around any ASGI app, or as
     ``starlette_app.add_middleware(WebSocketGuard, check=...)``. Raises `InvalidDenialError`
@@ -333,6 +350,7 @@ class WebSocketGuard:
         no_handshake_denial: _deny.Denial | None = None,
         browser_policy: BrowserPolicy = "never",
         close_codes: CloseCodes | None = None,
+        check_timeout: float | None = None,
     ) -> None:
         if not callable(app):
             raise _deny.InvalidDenialError(f"app must be an ASGI callable, got {app!r}")
@@ -358,6 +376,8 @@ class WebSocketGuard:
         self.no_handshake_denial = _option_denial("no_handshake_denial", no_handshake_denial, 403)
         self.browser_policy: BrowserPolicy = browser_policy
         self._close_code = _close_code_function(close_codes)
+        self.check_timeout = check_timeout
+        self._deadline = None if check_timeout is None else _CheckDeadline(check_timeout)
 
     async def __call__(self, scope: _deny.Scope, receive: _deny.Receive, send: _deny.Send) -> None:
         if scope["type"] != "websocket":
@@ -366,7 +386,7 @@ class WebSocketGuard:
         tracker = _Tracker(send, scope)
         check = self.check
         if check is not None:
-            refusal = await run_check(check, scope, self.error_denial)
+            refusal = await self._run_check(check, scope)
             if refusal is not None:
                 await self._refuse(scope, tracker, *refusal)
                 return
@@ -394,6 +414,24 @@ class WebSocketGuard:
         elif tracker.state is _RESPONDING:
             await _quietly(tracker.send({"type": _BODY, "body": b"", "more_body": False}))
 
+    async def _run_check(
+        self, check: Check, scope: _deny.Scope
+    ) -> tuple[_deny.Denial, str | None] | None:
+        deadline = self._deadline
+        if deadline is None:
+            return await run_check(check, scope, self.error_denial)
+        with deadline.cancel_scope():
+            return await run_check(check, scope, self.error_denial)
+        # Only a check still running at the deadline gets here: it was cancelled.
+        _logger.error(
+            "WebSocket check %s still running after %gs on %r; denying with %d",
+            check_name(check),
+            deadline.seconds,
+            scope.get("path"),
+            deadline.denial.status,
+        )
+        return deadline.denial, None
+
     def _browser_visible(self, scope: _deny.Scope) -> bool:
         if self.browser_policy == "always":
             return True
@@ -405,13 +443,9 @@ class WebSocketGuard:
         self, scope: _deny.Scope, tracker: _Tracker, denial: _deny.Denial, reason: str | None
     ) -> None:
         """Deny a handshake that is still CONNECTING."""
-        if self._browser_visible(scope):
-            offered = scope.get("subprotocols") or ()
-            accept: dict[str, Any] = {
-                "type": _ACCEPT,
-                "subprotocol": next(iter(offered), None),
-                "headers": [],
-            }
+        subprotocol = _echoed_subprotocol(scope) if self._browser_visible(scope) else False
+        if subprotocol is not False:
+            accept: dict[str, Any] = {"type": _ACCEPT, "subprotocol": subprotocol, "headers": []}
             close = self._close_message(denial.status, reason)  # made before anything is sent
             if await _quietly(tracker.send(accept)):
                 await _quietly(tracker.send(close))
@@ -459,6 +493,39 @@ class WebSocketGuard:
             )
 
 
+# RFC 9110 section 5.6.2 tchar: a subprotocol name is a token (RFC 6455 section 4.1).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# An offered name that may carry a credential ("bearer.<token>", Kubernetes'
+# "base64url.bearer.authorization.k8s.io.<token>", "access_token.<jwt>"): never echoed.
+_CREDENTIAL = re.compile(r"bearer|token|auth|jwt|secret|session|passw|cred|key", re.IGNORECASE)
+# Registered subprotocol names are short (IANA's registry: "graphql-transport-ws", 20); a long
+# one is more likely a credential than a protocol.
+_MAX_ECHOED_SUBPROTOCOL = 64
+
+
+def _echoed_subprotocol(scope: _deny.Scope) -> str | Literal[False] | None:
+    """The subprotocol a browser-visible refusal accepts with: None when none was offered, the
+    first offered name that is a short token and carries no credential, else False (none can
+    be echoed safely, so the refusal stays an HTTP response).
+
+    A browser fails a connection whose accept omits the subprotocol it offered, and the close
+    code would be lost; but whatever the accept names goes back to the page and into every log
+    and proxy on the way, so a token offered as a subprotocol must not come back.
+    """
+    offered = scope.get("subprotocols") or ()
+    if not offered:
+        return None
+    for name in offered:
+        if (
+            isinstance(name, str)
+            and len(name) <= _MAX_ECHOED_SUBPROTOCOL
+            and _TOKEN.fullmatch(name)
+            and not _CREDENTIAL.search(name)
+        ):
+            return name
+    return False
+
+
 async def _quietly(sending: Awaitable[None]) -> bool:
     """Await one send; False when the client has left (ASGI spec 2.4: ``send`` raised OSError)."""
     try:
@@ -466,6 +533,40 @@ async def _quietly(sending: Awaitable[None]) -> bool:
     except OSError:
         return False
     return True
+
+
+class _CheckDeadline:
+    """How long a check may run, and the 503 for one that runs longer.
+
+    The cancel scope is anyio's, imported here and only when a guard sets ``check_timeout``:
+    it cancels a check under asyncio and trio alike (the guard module itself imports no event
+    loop). A sync check that blocks the event loop cannot be interrupted; the deadline bounds
+    what a check awaits.
+    """
+
+    __slots__ = ("denial", "move_on_after", "seconds")
+
+    def __init__(self, seconds: object) -> None:
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+            raise _deny.InvalidDenialError(
+                f"check_timeout must be None or a number of seconds above 0, got {seconds!r}"
+            )
+        try:
+            from anyio import move_on_after
+        except ImportError as exc:
+            raise ImportError(
+                f"check_timeout needs the anyio package: pip install anyio ({exc})"
+            ) from exc
+        self.seconds = float(seconds)
+        self.move_on_after = move_on_after
+        # RFC 9110 section 15.6.4: 503 with Retry-After, in whole seconds, for a temporary
+        # overload or an outage of something the server depends on.
+        retry = str(max(1, math.ceil(self.seconds)))
+        self.denial = _deny.Denial(503, [("retry-after", retry)])
+
+    def cancel_scope(self) -> contextlib.AbstractContextManager[Any, bool]:
+        scope: contextlib.AbstractContextManager[Any, bool] = self.move_on_after(self.seconds)
+        return scope
 
 
 def _option_denial(name: str, value: object, default: int) -> _deny.Denial:

@@ -30,6 +30,7 @@ __all__ = (
     "MAX_CLOSE_REASON_BYTES",
     "AllOf",
     "Check",
+    "CheckError",
     "CheckResult",
     "Denied",
     "Handshake",
@@ -55,6 +56,17 @@ Check = Callable[["Handshake"], "CheckResult | Awaitable[CheckResult]"]
 
 class InvalidCheckError(_deny.DenyError, ValueError):
     """A check was configured with an option it cannot work with. Raised at construction."""
+
+
+class CheckError(_deny.DenyError, RuntimeError):
+    """A check failed, and its message says all there is to log.
+
+    `run_check` logs it without its traceback and without the exception it replaced: the
+    frames a check's exception passes through hold the handshake (its scope, its cookies and
+    ``Authorization`` header) and the check's own locals (a token), and error trackers record
+    the local variables of every frame of a logged traceback. A check that raises it puts what
+    helps find the failure (the file and line where it happened, as text) in the message.
+    """
 
 
 def status_phrase(status: int) -> str:
@@ -403,6 +415,18 @@ def _check_raised(
     denied = denied_in(exc)
     if denied is not None:
         return denied.denial, denied.reason
+    if isinstance(exc, CheckError):
+        # Logged from its message alone: no frame of its traceback (which holds the scope and
+        # maybe a token) and no exception it replaced reaches the log, or an error tracker.
+        exc.__traceback__ = exc.__context__ = exc.__cause__ = None
+        _logger.error(
+            "WebSocket check %s failed on %r; denying with %d",
+            check_name(check),
+            scope.get("path"),
+            error_denial.status,
+            exc_info=(type(exc), exc, None),
+        )
+        return error_denial, None
     _logger.exception(
         "WebSocket check %s raised on %r; denying with %d",
         check_name(check),
@@ -451,6 +475,13 @@ class AllOf:
     on it returns a coroutine. Order them cheap first: origin and subprotocol, then the rate
     limit, then a token validator that may do I/O. Raises `InvalidCheckError` for no checks or
     one that is not callable.
+
+    Checks with a true ``runs_first`` attribute (`asgi_ws_deny.checks.OriginCheck` has one)
+    run before the others, whatever the order given; ``checks`` holds the order they run in.
+    A page on another origin must learn nothing from how it is refused: run after a token
+    check, the origin check would let it tell a valid session (refused for its origin) from
+    an invalid one (refused for its token), through the close code of a browser-visible
+    refusal or through the time the token check took.
     """
 
     __slots__ = ("checks",)
@@ -461,7 +492,11 @@ class AllOf:
         for check in checks:
             if not callable(check):
                 raise InvalidCheckError(f"each check must be callable, got {check!r}")
-        self.checks: tuple[Check, ...] = checks
+        first: list[Check] = []
+        rest: list[Check] = []
+        for check in checks:
+            (first if getattr(check, "runs_first", False) is True else rest).append(check)
+        self.checks: tuple[Check, ...] = (*first, *rest)
 
     def __call__(self, handshake: Handshake) -> CheckResult | Awaitable[CheckResult]:
         for index, check in enumerate(self.checks):

@@ -11,7 +11,9 @@ escaped it. Paths:
               body is sent (where the server lacks the extension there is no start, and this
               behaves as ``/before``);
 ``/during``   stops nowhere: denies with a body of ``?size=`` bytes (8 MiB by default) that the
-              client stops reading, and resets while the server is still writing it;
+              client stops reading, and resets while the server is still writing it. A
+              `Denial` refuses a body over ``MAX_BODY_BYTES`` (64 KiB), so this path writes the
+              same two messages `deny` would by hand, and reports its outcome the same way;
 ``/deny``     an ordinary denial, to show the server still serves after a fault.
 
 Waiting uses anyio, which runs on whichever event loop the server has (asyncio or trio).
@@ -25,7 +27,7 @@ from urllib.parse import parse_qs
 
 import anyio
 
-from asgi_ws_deny import deny
+from asgi_ws_deny import Outcome, deny, supports_denial_response
 
 HEADERS = (("www-authenticate", 'Bearer realm="api"'),)
 BODY = b'{"error":"unauthorized"}'
@@ -57,6 +59,24 @@ class _Control:
         self.sock.close()
 
 
+async def deny_large(scope: dict[str, Any], send: Any, size: int) -> Outcome:
+    """What `deny` sends and returns, for a body larger than a `Denial` may hold."""
+    if not supports_denial_response(scope):
+        return await deny(scope, send, 401, HEADERS, BODY)  # the close: no body travels
+    headers = [(name.encode(), value.encode()) for name, value in HEADERS]
+    start = {
+        "type": "websocket.http.response.start",
+        "status": 401,
+        "headers": [*headers, (b"content-length", str(size).encode())],
+    }
+    try:
+        await send(start)
+        await send({"type": "websocket.http.response.body", "body": b"x" * size})
+    except OSError:
+        return "disconnected"
+    return "response"
+
+
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
         while (await receive())["type"] != "lifespan.shutdown":
@@ -75,7 +95,6 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     control = _Control(int(query["control"]))
     try:
         control.say(f"entered {path}")
-        body = BODY
         deny_send = send
         if path == "/before":
             await control.wait_go()
@@ -88,10 +107,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                     await control.wait_go()
 
             deny_send = gated_send
-        elif path == "/during":
-            body = b"x" * int(query.get("size", DEFAULT_SIZE))
         try:
-            outcome = await deny(scope, deny_send, 401, HEADERS, body)
+            if path == "/during":
+                outcome = await deny_large(scope, send, int(query.get("size", DEFAULT_SIZE)))
+            else:
+                outcome = await deny(scope, deny_send, 401, HEADERS, BODY)
         except BaseException as exc:
             control.say(f"raised {type(exc).__name__}: {exc}")
             raise

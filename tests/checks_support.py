@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -162,3 +163,75 @@ def redis_server(attempts: int = 3, ready_timeout: float = 10.0) -> Iterator[Red
             yield RedisServer(port, process.pid)
         finally:
             _stop(process)
+
+
+# --- A Redis that never answers -----------------------------------------------------------------
+
+
+class HungRedis:
+    """A TCP server on 127.0.0.1 that accepts every connection, reads, and never answers.
+
+    What a Redis stuck on a long command, or a half-dead host behind a load balancer, looks
+    like to a client. ``connections`` counts the accepted connections, ``requests`` the reads
+    that brought bytes; ``asked`` is set once the first request has arrived.
+    """
+
+    def __init__(self) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind((HOST, 0))
+        self._listener.listen(128)
+        self.port: int = self._listener.getsockname()[1]
+        self.connections = 0
+        self.requests = 0
+        self.asked = threading.Event()
+        self._accepted: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:  # closed by stop()
+                return
+            with self._lock:
+                self.connections += 1
+                self._accepted.append(connection)
+            reader = threading.Thread(target=self._read, args=(connection,), daemon=True)
+            reader.start()
+
+    def _read(self, connection: socket.socket) -> None:
+        while True:
+            try:
+                data = connection.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self._lock:
+                self.requests += 1
+            self.asked.set()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self._listener.close()
+        with self._lock:
+            for connection in self._accepted:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+                connection.close()
+
+
+@contextlib.contextmanager
+def hung_redis() -> Iterator[HungRedis]:
+    server = HungRedis()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -282,6 +282,41 @@ async def test_a_failing_validator_fails_closed_and_never_logs_the_token(
         assert validate.__name__ in logged
 
 
+def frame_locals(record: logging.LogRecord) -> list[str]:
+    """The repr of every local variable of every frame a log record's exception reaches,
+    through its traceback and the exceptions it chains to: what an error tracker records."""
+    seen: list[str] = []
+    pending = [record.exc_info[1]] if record.exc_info else []
+    tracebacks = [record.exc_info[2]] if record.exc_info else []
+    while pending:
+        exc = pending.pop()
+        if exc is None:
+            continue
+        tracebacks.append(exc.__traceback__)
+        pending += [exc.__cause__, exc.__context__]
+    for tb in tracebacks:
+        while tb is not None:
+            seen.extend(repr(value) for value in tb.tb_frame.f_locals.values())
+            tb = tb.tb_next
+    return seen
+
+
+@pytest.mark.parametrize("validate", [leaky, leaky_async], ids=["sync", "async"])
+@pytest.mark.parametrize("chained", [False, True], ids=["alone", "in-a-chain"])
+async def test_no_logged_frame_holds_the_token(
+    validate: Any, chained: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    check = all_sources(validate)
+    composed = [OriginCheck("https://app.example.com"), check] if chained else check
+    result = await run(composed, headers=[("cookie", f"session={TOKEN}")])
+    assert result.status == 500
+    (failure,) = [r for r in caplog.records if r.exc_info]
+    assert failure.exc_info is not None
+    assert failure.exc_info[0] is TokenValidatorError
+    assert validate.__name__ in caplog.text  # where it failed is still logged, as text
+    assert not [value for value in frame_locals(failure) if TOKEN in value]
+
+
 async def test_no_log_line_of_any_path_shows_the_token(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     check = all_sources()
@@ -561,6 +596,49 @@ async def test_the_ready_made_checks_compose() -> None:
     # the invalid token spent one.
     assert [o.status for o in outcomes] == [403, 400, 401, 101, 429]
     assert repr(chain).startswith("AllOf(OriginCheck('https://app.example.com'), ")
+
+
+@pytest.mark.parametrize("compose", COMPOSE)
+@pytest.mark.parametrize("policy", ["origin", "never"])
+async def test_a_cross_origin_page_cannot_tell_a_valid_session_from_an_invalid_one(
+    compose: Any, policy: Any
+) -> None:
+    """The origin check runs first, whatever the order given: every refusal of a page on
+    another origin is the same, and the token validator never runs for it."""
+    validated: list[str] = []
+
+    def validate(token: str) -> bool:
+        validated.append(token)
+        return token == TOKEN
+
+    checks = [TokenCheck(validate, cookie="session"), OriginCheck("https://app.example.com")]
+    guard = WebSocketGuard(Endpoint(), compose(checks), browser_policy=policy)
+    evil = ("origin", "https://evil.example")
+    valid = await handshake(guard, "/ws", headers=[evil, ("cookie", f"session={TOKEN}")])
+    invalid = await handshake(guard, "/ws", headers=[evil, ("cookie", f"session={OTHER}")])
+    anonymous = await handshake(guard, "/ws", headers=[evil])
+    assert valid.messages == invalid.messages == anonymous.messages
+    if policy == "origin":
+        assert (valid.close_code, valid.close_reason) == (4403, "Forbidden")
+    else:
+        assert valid.json() == {"error": "origin_not_allowed"}
+    assert validated == []
+    # From the allowed origin the token decides, as before.
+    own = ("origin", "https://app.example.com")
+    assert (await handshake(guard, "/ws", headers=[own, ("cookie", f"session={TOKEN}")])).accepted
+    assert validated == [TOKEN]
+
+
+def test_all_of_runs_checks_marked_runs_first_first_and_keeps_the_rest_in_order() -> None:
+    def one(handshake: Handshake) -> None:
+        return None
+
+    def two(handshake: Handshake) -> None:
+        return None
+
+    origin = OriginCheck("https://app.example.com")
+    assert AllOf(one, origin, two).checks == (origin, one, two)
+    assert AllOf(one, two).checks == (one, two)
 
 
 # --- The module -------------------------------------------------------------------------------

@@ -142,8 +142,12 @@ def test_a_body_over_max_body_is_refused_as_it_arrives(core: ModuleType) -> None
 def test_the_default_max_body(core: ModuleType) -> None:
     assert core.MAX_BODY_BYTES == 64 * 1024
     assert len(feed(core, [START, body(b"x" * core.MAX_BODY_BYTES)]).messages) == 2
-    with pytest.raises(core.InvalidDenialError, match="max_body"):
+    # Over the default in one chunk (the chunk itself is too big) or in several.
+    with pytest.raises(core.InvalidDenialError, match="MAX_BODY_BYTES"):
         feed(core, [START, body(b"x" * (core.MAX_BODY_BYTES + 1))])
+    half = b"x" * (core.MAX_BODY_BYTES // 2)
+    with pytest.raises(core.InvalidDenialError, match="max_body"):
+        feed(core, [START, body(half, more=True), body(half, more=True), body(b"x")])
 
 
 @pytest.mark.parametrize(
@@ -153,6 +157,7 @@ def test_the_default_max_body(core: ModuleType) -> None:
         pytest.param({"max_body": -1}, id="negative"),
         pytest.param({"max_body": 1.5}, id="float"),
         pytest.param({"max_body": True}, id="bool"),
+        pytest.param({"max_body": 64 * 1024 + 1}, id="over-max-body-bytes"),
     ],
 )
 def test_bad_options_raise_at_once(core: ModuleType, options: dict[str, Any]) -> None:

@@ -82,6 +82,13 @@ INVALID_BODY = [
     pytest.param(None, "got NoneType", id="none"),
     pytest.param(42, "got int", id="int"),
     pytest.param([110, 111], "got list", id="list"),
+    pytest.param(b"x" * (64 * 1024 + 1), r"at most MAX_BODY_BYTES \(65536\) bytes", id="too-big"),
+    pytest.param(
+        bytearray(64 * 1024 + 1), r"at most MAX_BODY_BYTES \(65536\)", id="too-big-bytearray"
+    ),
+    pytest.param(
+        memoryview(bytes(64 * 1024 + 1)), r"at most MAX_BODY_BYTES", id="too-big-memoryview"
+    ),
 ]
 
 
@@ -116,6 +123,10 @@ async def test_invalid_headers(core: ModuleType, headers: Any, match: str) -> No
 @pytest.mark.parametrize(("body", "match"), INVALID_BODY)
 async def test_invalid_body(core: ModuleType, body: Any, match: str) -> None:
     await assert_nothing_sent(core, match, status=400, body=body)
+
+
+async def test_a_body_of_max_body_bytes_is_fine(core: ModuleType) -> None:
+    assert len(core.Denial(400, (), b"x" * core.MAX_BODY_BYTES).body) == core.MAX_BODY_BYTES
 
 
 @pytest.mark.parametrize("status", [204, 304])

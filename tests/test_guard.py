@@ -335,6 +335,52 @@ async def test_the_browser_policy_selects_the_first_offered_subprotocol() -> Non
     assert (result.close_code, result.close_reason) == (4401, "Unauthorized")
 
 
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbm4ifQ.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize(
+    ("offered", "echoed"),
+    [
+        pytest.param(["bearer." + JWT, "chat.v1"], "chat.v1", id="bearer-first"),
+        pytest.param(["Bearer.x", "v2"], "v2", id="bearer-any-case"),
+        pytest.param(
+            ["base64url.bearer.authorization.k8s.io.dG9rZW4", "v4.channel.k8s.io"],
+            "v4.channel.k8s.io",
+            id="kubernetes",
+        ),
+        pytest.param(["access_token.abc", "jwt.abc", "chat"], "chat", id="token-and-jwt"),
+        pytest.param(["a b", "x,y", "caf\u00e9", "", "chat"], "chat", id="not-tokens"),
+        pytest.param(["p" * 65, "chat"], "chat", id="too-long"),
+        pytest.param(["p" * 64], "p" * 64, id="64-is-fine"),
+    ],
+)
+async def test_the_browser_policy_never_echoes_a_credential_or_a_non_token(
+    offered: list[str], echoed: str
+) -> None:
+    guard = WebSocketGuard(Endpoint(), returning(Denial(401)), browser_policy="always")
+    result = await handshake(guard, subprotocols=offered)
+    assert (result.subprotocol, result.close_code) == (echoed, 4401)
+
+
+@pytest.mark.parametrize(
+    "offered",
+    [["bearer." + JWT], ["auth-v1", "session.abc"], ["not a token"]],
+    ids=["bearer", "credential-like", "not-a-token"],
+)
+async def test_the_browser_policy_denies_over_http_when_nothing_can_be_echoed(
+    offered: list[str],
+) -> None:
+    guard = WebSocketGuard(Endpoint(), returning(Denial(401)), browser_policy="always")
+    send = Recorder()
+    await guard(websocket_scope(subprotocols=offered), forbidden_receive, send)
+    assert [m["type"] for m in send.messages] == [
+        "websocket.http.response.start",
+        "websocket.http.response.body",
+    ]
+    assert send.messages[0]["status"] == 401
+    assert JWT not in repr(send.messages)
+
+
 @pytest.mark.parametrize(
     ("check", "code", "reason"),
     [
@@ -442,6 +488,8 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
         pytest.param({"close_codes": {403: 4403.0}}, "cannot be sent", id="code-float"),
         pytest.param({"close_codes": {403: [4403]}}, "cannot be sent", id="code-unhashable"),
         pytest.param({"close_codes": 4403}, "mapping or a callable", id="codes-int"),
+        pytest.param({"check_timeout": 0}, "check_timeout must be", id="timeout-0"),
+        pytest.param({"check_timeout": "5"}, "check_timeout must be", id="timeout-str"),
     ],
 )
 def test_bad_options_are_refused(kwargs: dict[str, Any], message: str) -> None:
@@ -582,3 +630,51 @@ async def test_the_log_never_holds_the_request_headers(caplog: pytest.LogCapture
         await handshake(guard, "/ws", headers=[("authorization", f"Bearer {SECRET}")])
     assert caplog.records
     assert all(SECRET not in record.getMessage() for record in caplog.records)
+
+
+# --- check_timeout ---------------------------------------------------------------------------
+
+
+class Stuck:
+    """An async check that waits for ever (on an event nobody sets), and counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.cancelled = False
+
+    async def __call__(self, handshake: Handshake) -> None:
+        import anyio
+
+        self.calls += 1
+        try:
+            await anyio.Event().wait()
+        except anyio.get_cancelled_exc_class():
+            self.cancelled = True
+            raise
+
+
+async def test_a_check_past_check_timeout_is_answered_503_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    endpoint, stuck = Endpoint(), Stuck()
+    guard = WebSocketGuard(endpoint, stuck, check_timeout=0.2)
+    result = await handshake(guard)
+    assert (result.status, result.header("retry-after")) == (503, b"1")
+    assert (stuck.calls, stuck.cancelled, endpoint.calls) == (1, True, 0)
+    assert "still running after 0.2s" in caplog.text
+    assert "Stuck" in caplog.text
+
+
+async def test_check_timeout_leaves_a_quick_check_alone() -> None:
+    endpoint = Endpoint()
+    guard = WebSocketGuard(endpoint, [returning(None), returning(None)], check_timeout=5)
+    assert (await handshake(guard)).accepted
+    refused = await handshake(WebSocketGuard(endpoint, returning(NOT_FOUND), check_timeout=5))
+    assert refused.status == 404
+    assert endpoint.calls == 1
+
+
+async def test_check_timeout_under_the_browser_policy_closes_4503() -> None:
+    guard = WebSocketGuard(Endpoint(), Stuck(), check_timeout=1.5, browser_policy="always")
+    result = await handshake(guard)
+    assert (result.close_code, result.close_reason) == (4503, "Service Unavailable")

@@ -38,7 +38,8 @@ CORPUS: list[tuple[str, tuple[str | bytes, ...], bool]] = [
     ("host-case", ("https://EXAMPLE.com",), ADMIT),
     ("scheme-case", ("HTTPS://example.com",), ADMIT),
     ("default-port", ("https://example.com:443",), ADMIT),
-    ("default-port-leading-zero", ("https://example.com:0443",), ADMIT),
+    ("default-port-leading-zero", ("https://example.com:0443",), REFUSE),
+    ("port-leading-zero", ("http://localhost:08000",), REFUSE),
     ("other-port", ("https://example.com:8443",), REFUSE),
     ("http-port-on-https", ("https://example.com:80",), REFUSE),
     ("other-scheme-http", ("http://example.com",), REFUSE),
@@ -377,6 +378,16 @@ def test_repr_names_the_allowed_origins() -> None:
         ((["https://example.com"],), {}, "as separate arguments"),
         (("https://example.com",), {"missing": "maybe"}, "'allow' or 'deny'"),
         (("https://example.com",), {"denial": 403}, "must be a Denial"),
+        (("https://example.com:0443",), {}, "port 0443 has a leading zero"),
+        (("http://localhost:08000",), {}, "leading zero"),
+        (("wss://chat.example.com",), {}, "write 'https://chat.example.com'"),
+        (("ws://localhost:8000",), {}, "write 'http://localhost:8000'"),
+        (("WSS://*.example.com",), {}, "'WSS://*.example.com' can never match"),
+        (("https://*.co.uk",), {}, "public suffix 'co.uk'"),
+        (("https://*.com.au",), {}, "public suffix 'com.au'"),
+        (("https://*.github.io",), {}, "public suffix 'github.io'"),
+        (("https://*.GitHub.io.",), {}, "allow_public_suffix=True"),
+        (("https://*.s3.amazonaws.com",), {}, "public suffix"),
     ],
     ids=lambda value: repr(value)[:40],
 )
@@ -421,3 +432,33 @@ def test_ipv6_literals_are_written_as_browsers_write_them(literal: str, serialis
     """WHATWG URL's IPv6 serializer, on every Python (3.13 writes IPv4-mapped ones dotted)."""
     check = OriginCheck(f"http://[{literal}]:8080")
     assert check.allowed == (f"http://[{serialised}]:8080",)
+
+
+@pytest.mark.parametrize(
+    ("entry", "origin"),
+    [
+        ("https://*.github.io", "https://anyone.github.io"),
+        ("https://*.co.uk", "https://anyone.co.uk"),
+    ],
+)
+def test_a_public_suffix_wildcard_needs_allow_public_suffix(entry: str, origin: str) -> None:
+    with pytest.raises(InvalidCheckError):
+        OriginCheck(entry)
+    assert OriginCheck(entry, allow_public_suffix=True).allows(origin)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["https://*.myproject.github.io", "https://*.example.co.uk", "https://*.example.com"],
+)
+def test_a_wildcard_under_a_public_suffix_is_fine(entry: str) -> None:
+    assert OriginCheck(entry).allowed == (entry,)
+
+
+def test_same_origin_beside_an_allow_list_still_admits_dns_rebinding() -> None:
+    """Documented, not fixed: the attacker's name resolves to this server, so Host and Origin
+    agree, and same_origin admits what the allow-list would refuse."""
+    check = OriginCheck("https://app.example.com", same_origin=True)
+    rebound = [("host", "rebind.evil.net:8000"), ("origin", "http://rebind.evil.net:8000")]
+    assert check(view(rebound)) is None
+    assert OriginCheck("https://app.example.com")(view(rebound)) is not None

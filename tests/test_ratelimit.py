@@ -16,9 +16,16 @@ from typing import Any
 import pytest
 
 from asgi_ws_deny import Denial, Handshake, WebSocketGuard
-from asgi_ws_deny.checks import InvalidCheckError, RateLimitCheck, client_host, client_network
+from asgi_ws_deny.checks import (
+    InvalidCheckError,
+    RateLimitCheck,
+    client_host,
+    client_network,
+    forwarded_client,
+    network_key,
+)
 from asgi_ws_deny.testing import HandshakeResult, handshake
-from tests.checks_support import Endpoint, RedisServer, redis_server, view
+from tests.checks_support import Endpoint, RedisServer, hung_redis, redis_server, view
 
 pytestmark = pytest.mark.anyio
 
@@ -118,6 +125,118 @@ async def test_a_key_that_is_not_a_str_fails_closed(caplog: pytest.LogCaptureFix
 )
 def test_client_network_keys_ipv6_on_its_64(client: Any, key: str) -> None:
     assert client_network(view(client=client)) == key
+
+
+@pytest.mark.parametrize(
+    ("prefix", "client", "key"),
+    [
+        (48, "2001:db8:1:2::1", "2001:db8:1::/48"),
+        (56, "2001:db8:1:2ff::1", "2001:db8:1:200::/56"),
+        (64, "2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        (128, "2001:db8::1", "2001:db8::1/128"),
+        (56, "198.51.100.7", "198.51.100.7"),
+        (56, "::ffff:198.51.100.7", "::ffff:198.51.100.7"),
+    ],
+)
+def test_network_key_takes_the_prefix(prefix: int, client: str, key: str) -> None:
+    assert network_key(prefix)(view(client=(client, 1))) == key
+
+
+@pytest.mark.parametrize("prefix", [0, 129, True, "56"])
+def test_network_key_refuses_a_bad_prefix(prefix: Any) -> None:
+    with pytest.raises(InvalidCheckError, match="ipv6_prefix"):
+        network_key(prefix)
+
+
+PROXIES = ["10.0.0.0/8", "192.0.2.7", "2001:db8:ffff::/48"]
+
+# (id, peer, header, values, key)
+FORWARDED: list[tuple[str, str, str, list[str], str]] = [
+    ("direct-client-ignored", "198.51.100.1", "x-forwarded-for", ["203.0.113.9"], "198.51.100.1"),
+    ("one-proxy", "10.1.1.1", "x-forwarded-for", ["203.0.113.9"], "203.0.113.9"),
+    (
+        "client-spoofs-left",
+        "10.1.1.1",
+        "x-forwarded-for",
+        ["1.1.1.1, 203.0.113.9"],
+        "203.0.113.9",
+    ),
+    (
+        "two-proxies",
+        "10.1.1.1",
+        "x-forwarded-for",
+        ["6.6.6.6, 203.0.113.9, 192.0.2.7"],
+        "203.0.113.9",
+    ),
+    (
+        "repeated-headers",
+        "10.1.1.1",
+        "x-forwarded-for",
+        ["6.6.6.6", "203.0.113.9, 10.2.2.2"],
+        "203.0.113.9",
+    ),
+    ("with-port", "10.1.1.1", "x-forwarded-for", ["203.0.113.9:5555"], "203.0.113.9"),
+    ("all-trusted", "10.1.1.1", "x-forwarded-for", ["10.3.3.3, 10.4.4.4"], "10.3.3.3"),
+    ("no-header", "10.1.1.1", "x-forwarded-for", [], "10.1.1.1"),
+    ("v6-proxy", "2001:db8:ffff::1", "x-forwarded-for", ["2001:db8::9"], "2001:db8::9"),
+    ("v4-mapped-proxy", "::ffff:10.1.1.1", "x-forwarded-for", ["203.0.113.9"], "203.0.113.9"),
+    ("forwarded", "10.1.1.1", "forwarded", ["for=203.0.113.9;proto=https"], "203.0.113.9"),
+    (
+        "forwarded-chain",
+        "10.1.1.1",
+        "forwarded",
+        ['for=6.6.6.6, for="[2001:db8::9]:4711";by=x, for=192.0.2.7'],
+        "2001:db8::9",
+    ),
+    ("forwarded-case", "10.1.1.1", "forwarded", ['For="203.0.113.9:80"'], "203.0.113.9"),
+    ("forwarded-quoted-comma", "10.1.1.1", "forwarded", ['for=9.9.9.9;x="a,b"'], "9.9.9.9"),
+    ("forwarded-obfuscated", "10.1.1.1", "forwarded", ["for=_hidden"], "_hidden"),
+    ("forwarded-unknown", "10.1.1.1", "forwarded", ["for=unknown"], "unknown"),
+    ("forwarded-ignored-from-client", "6.6.6.6", "forwarded", ["for=1.1.1.1"], "6.6.6.6"),
+]
+
+
+@pytest.mark.parametrize(
+    ("peer", "header", "values", "key"),
+    [case[1:] for case in FORWARDED],
+    ids=[case[0] for case in FORWARDED],
+)
+def test_forwarded_client_reads_only_what_trusted_proxies_wrote(
+    peer: str, header: Any, values: list[str], key: str
+) -> None:
+    headers = [(header, value) for value in values]
+    assert forwarded_client(PROXIES, header=header)(view(headers, client=(peer, 1))) == key
+
+
+def test_forwarded_client_keys_ipv6_on_a_network() -> None:
+    key = forwarded_client(PROXIES, ipv6_prefix=56)
+    headers = [("x-forwarded-for", "2001:db8:1:2ff::1")]
+    assert key(view(headers, client=("10.0.0.1", 1))) == "2001:db8:1:200::/56"
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        (([],), {}, "needs the trusted proxies"),
+        ((["proxy.internal"],), {}, "'proxy.internal' is not an IP address"),
+        ((["10.0.0.0/8"],), {"header": "x-real-ip"}, "header must be"),
+        ((["10.0.0.0/8"],), {"ipv6_prefix": 0}, "ipv6_prefix"),
+    ],
+)
+def test_forwarded_client_configuration(
+    args: tuple[Any, ...], kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidCheckError, match=message):
+        forwarded_client(*args, **kwargs)
+
+
+async def test_forwarded_client_spends_the_budget_of_the_real_client() -> None:
+    check = RateLimitCheck("1/hour", key=forwarded_client(["10.0.0.0/8"]))
+    proxy = "10.0.0.1"
+    first = await attempt(check, proxy, {"x-forwarded-for": "1.1.1.1, 203.0.113.9"})
+    spoofed = await attempt(check, proxy, {"x-forwarded-for": "2.2.2.2, 203.0.113.9"})
+    other = await attempt(check, proxy, {"x-forwarded-for": "203.0.113.10"})
+    assert (first.status, spoofed.status, other.status) == (101, 429, 101)
 
 
 async def test_client_network_shares_the_budget_of_a_64(namespace: str) -> None:
@@ -276,12 +395,115 @@ async def test_memory_storages_do_not_share(namespace: str) -> None:
     assert seen == [101, 101, 101, 101]
 
 
-async def test_redis_down_fails_closed(caplog: pytest.LogCaptureFixture) -> None:
+async def test_redis_down_is_answered_503_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     from conformance.servers import free_port
 
-    caplog.set_level(logging.ERROR)
+    caplog.set_level(logging.WARNING)
     url = f"redis://127.0.0.1:{free_port()}/0?socket_connect_timeout=1&socket_timeout=1"
     check = RateLimitCheck("3/hour", storage=url)
     result = await attempt(check)
-    assert result.status == 500
+    assert result.status == 503
+    assert result.header("retry-after") == b"5"  # the breaker's cooldown
+    assert result.json() == {"error": "rate_limit_unavailable", "retry_after": 5}
     assert "ConnectionError" in caplog.text
+
+
+async def test_on_error_allow_admits_while_the_storage_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from conformance.servers import free_port
+
+    caplog.set_level(logging.WARNING)
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    check = RateLimitCheck("1/hour", storage=url, on_error="allow")
+    assert await statuses(check, 3) == [101, 101, 101]
+    # Logged once, when the breaker opened; the two after it made no storage call.
+    assert caplog.text.count("admitting handshakes without it") == 1
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("redis://127.0.0.1:1/0", (0.5, 0.5)),
+        ("redis://127.0.0.1:1/0?socket_timeout=2", (2.0, 0.5)),
+        ("redis://127.0.0.1:1/0?socket_timeout=2&socket_connect_timeout=3", (2.0, 3.0)),
+    ],
+    ids=["none-given", "one-given", "both-given"],
+)
+def test_a_redis_uri_always_has_socket_timeouts(uri: str, expected: tuple[float, float]) -> None:
+    check = RateLimitCheck("1/hour", storage=uri)
+    options = check.storage.storage.connection_pool.connection_kwargs  # type: ignore[union-attr]
+    assert (options["socket_timeout"], options["socket_connect_timeout"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"timeout": 0}, "timeout must be"),
+        ({"cooldown": -1}, "cooldown must be"),
+        ({"timeout": True}, "timeout must be"),
+        ({"on_error": "ignore"}, "on_error must be"),
+    ],
+    ids=["timeout-0", "cooldown-negative", "timeout-bool", "on-error"],
+)
+def test_failure_options_are_checked(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidCheckError, match=message):
+        RateLimitCheck("1/hour", **kwargs)
+
+
+# --- A Redis that accepts and never answers ------------------------------------------------------
+
+
+async def test_a_hung_redis_never_blocks_the_event_loop(caplog: pytest.LogCaptureFixture) -> None:
+    """While a handshake waits on a Redis that never answers, another one is served at once;
+    the waiting one gets 503 at the check's timeout, and the breaker then spares the storage."""
+    import anyio
+
+    caplog.set_level(logging.WARNING)
+    results: dict[str, HandshakeResult] = {}
+    with hung_redis() as server:
+        # socket_timeout 30 s: only the check's own timeout can end the wait.
+        check = RateLimitCheck(
+            "5/hour", storage=server.url + "?socket_timeout=30", timeout=2, cooldown=60
+        )
+
+        async def hung() -> None:
+            results["hung"] = await attempt(check)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(hung)
+            assert await anyio.to_thread.run_sync(server.asked.wait, 10)
+            other = await attempt(RateLimitCheck("5/hour"))
+            # Served while the first handshake still waits on Redis: the loop was free.
+            assert other.accepted
+            assert "hung" not in results
+        assert results["hung"].status == 503
+        assert results["hung"].header("retry-after") is not None
+        assert "TimeoutError" in caplog.text
+        # The breaker is open: an answer without asking Redis again.
+        asked = server.requests
+        again = await attempt(check)
+        assert again.status == 503
+        assert server.requests == asked
+
+
+def test_the_breaker_probes_once_per_cooldown(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asgi_ws_deny import checks
+
+    now = [1000.0]
+    monkeypatch.setattr(checks.time, "monotonic", lambda: now[0])
+    breaker = checks._Breaker(5.0)
+    assert breaker.closed()
+    assert breaker.failed()  # newly open: reported
+    assert not breaker.closed()
+    assert breaker.remaining() == 5.0
+    assert not breaker.failed()  # a handshake that was waiting beside it: not reported again
+    now[0] += 5.0
+    assert breaker.closed()  # the probe
+    assert not breaker.closed()  # the others fail fast while it runs
+    assert breaker.failed()  # the probe failed: reported, open for another cooldown
+    now[0] += 5.0
+    assert breaker.closed()
+    breaker.succeeded()
+    assert breaker.closed()
+    assert breaker.closed()

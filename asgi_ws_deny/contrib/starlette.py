@@ -374,7 +374,7 @@ def check_handshake(
     denial and the server logs the exception.
     """
     if isinstance(check, (list, tuple)):
-        # As WebSocketGuard takes them: in order, the first refusal wins.
+        # As WebSocketGuard takes them: in order (an origin check first), the first refusal wins.
         try:
             check = AllOf(*check)
         except _deny.DenyError as exc:
