@@ -154,6 +154,8 @@ _UVICORN = _module("uvicorn", "--host", "{host}", "--port", "{port}", "--app-dir
 # --workers 0 serves in the started process itself rather than in one spawned worker, which
 # starts and stops faster and behaves the same on the wire.
 _HYPERCORN = _module("hypercorn", "--bind", "{host}:{port}", "--workers", "0")
+# Anycorn, the AnyIO fork of Hypercorn, keeps its command line.
+_ANYCORN = _module("anycorn", "--bind", "{host}:{port}", "--workers", "0")
 
 #: The server variants of the matrix, by name.
 VARIANTS: dict[str, Variant] = {
@@ -202,6 +204,21 @@ VARIANTS: dict[str, Variant] = {
             server="hypercorn",
             requires=("hypercorn", "h2"),
             description="hypercorn -k asyncio, HTTP/2 cleartext with RFC 8441 extended CONNECT",
+        ),
+        Variant(
+            "anycorn-asyncio",
+            (*_ANYCORN, "-k", "asyncio", "{app}"),
+            server="anycorn",
+            requires=("anycorn",),
+            description="anycorn -k asyncio, HTTP/1.1",
+        ),
+        Variant(
+            "anycorn-trio",
+            (*_ANYCORN, "-k", "trio", "{app}"),
+            server="anycorn",
+            requires=("anycorn", "trio"),
+            description="anycorn -k trio, HTTP/1.1",
+            event_loop="trio",
         ),
         Variant(
             "daphne",
