@@ -54,8 +54,9 @@ __all__ = (
 #: Servers are only ever bound to, and reached on, the loopback address.
 HOST = "127.0.0.1"
 
-#: How the client speaks to a variant: an HTTP/1.1 Upgrade, or an RFC 8441 extended CONNECT.
-Protocol = Literal["http/1.1", "h2"]
+#: How the client speaks to a variant: an HTTP/1.1 Upgrade, or an extended CONNECT over HTTP/2
+#: (RFC 8441) or HTTP/3 (RFC 9220, see conformance/h3.py).
+Protocol = Literal["http/1.1", "h2", "h3"]
 #: The event loop a variant runs its applications on.
 EventLoop = Literal["asyncio", "trio"]
 

@@ -4,7 +4,8 @@ A repro declares the servers it runs on (``SERVERS``) and the matrix cases it sh
 Run against the installed (pinned) servers, it must exit 1 on a server whose expectations list
 one of its cases for the installed version, and 0 on every other server it names: so a repro
 that no longer shows its bug, or a fix the expectations have not caught up with, fails here.
-Every deviation the expectations list must have a repro, and a page in the docs.
+Every deviation the expectations list must have a repro, and a page in the docs; so must those
+hypercorn shows over HTTP/3 only (``conformance.h3.H3_DEVIATIONS``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import pytest
 
 from conformance.cases import CASES, case_by_id
 from conformance.expectations import Expectations
-from conformance.servers import VARIANTS
+from conformance.h3 import H3_DEVIATIONS, H3_VARIANTS
+from conformance.servers import VARIANTS, Variant
 
 pytestmark = pytest.mark.selftest
 
@@ -55,8 +57,14 @@ DECLARED = [declared(path) for path in REPROS]
 RUNS = [(repro, server) for repro in DECLARED for server in repro.servers]
 
 
+#: The matrix's variants, and those over HTTP/3 (measured by test_h3.py, not columns).
+KNOWN: dict[str, Variant] = {**VARIANTS, **H3_VARIANTS}
+
+
 def listed_deviations(variant: str) -> set[str]:
     """The cases the expectations list for ``variant`` at its installed version."""
+    if variant in H3_VARIANTS:
+        return set(H3_DEVIATIONS)
     version = VARIANTS[variant].version()
     return {case.id for case in CASES if EXPECTATIONS.for_case(variant, case, version).listed}
 
@@ -110,7 +118,7 @@ def test_repros_name_known_servers_and_cases() -> None:
     assert DECLARED
     for repro in DECLARED:
         assert repro.servers, repro.path.name
-        assert set(repro.servers) <= set(VARIANTS), repro.path.name
+        assert set(repro.servers) <= set(KNOWN), repro.path.name
         for case_id in repro.cases:
             case_by_id(case_id)
 
@@ -118,7 +126,7 @@ def test_repros_name_known_servers_and_cases() -> None:
 def test_every_listed_deviation_has_a_repro() -> None:
     missing = [
         f"{variant} {case_id}"
-        for variant in VARIANTS
+        for variant in KNOWN
         for case_id in sorted(listed_deviations(variant))
         if not any(variant in r.servers and case_id in r.cases for r in DECLARED)
     ]
@@ -139,7 +147,7 @@ def test_the_docs_list_every_repro_and_every_server_with_a_deviation() -> None:
     page = SERVER_BUGS.read_text("utf-8")
     for repro in DECLARED:
         assert f"repros/{repro.path.name}" in page, repro.path.name
-    for variant in VARIANTS:
+    for variant in KNOWN:
         if listed_deviations(variant):
             # The heading's slug is the variant's name: other pages link server-bugs.md#<variant>.
             assert f"\n## {variant}\n" in page, f"no heading '## {variant}'"
