@@ -228,7 +228,7 @@ async def _handshake(
 
     try:
         await asyncio.wait_for(run(), timeout)
-    except TimeoutError:
+    except asyncio.TimeoutError:  # not the built-in TimeoutError before Python 3.11
         response.timed_out = response.status is None or not response.closed
     except ConnectionError as exc:
         response.error = response.error or f"QUIC: {exc!r}"
@@ -272,7 +272,7 @@ async def _exchange(
             event = await (
                 asyncio.wait_for(client.events.get(), wait_close) if tunnel else client.events.get()
             )
-        except TimeoutError:
+        except asyncio.TimeoutError:
             return  # the tunnel is open and stays so: not a time-out of the handshake
         if isinstance(event, HeadersReceived) and event.stream_id == stream_id:
             trace.append(f"HEADERS {event.headers!r} end={event.stream_ended}")
