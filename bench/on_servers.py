@@ -177,6 +177,9 @@ def _load(
     """One run, with the server group's CPU and CPU-wait seconds and the wall time around it."""
     pids = proc.group_pids(server.pid)
     cpu_before = proc.cpu_seconds(pids)
+    protocol = server.variant.protocol
+    if protocol == "h3":
+        raise ValueError(f"{server.variant.name}: the load client has no HTTP/3")
     wait_before = proc.wait_seconds(pids)
     started = time.perf_counter()
     result = run_load(
@@ -185,7 +188,7 @@ def _load(
         path,
         count=count,
         concurrency=concurrency,
-        protocol=server.variant.protocol,
+        protocol=protocol,
         timeout=min(10.0, budget),
         budget=budget,
     )

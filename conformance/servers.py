@@ -54,8 +54,9 @@ __all__ = (
 #: Servers are only ever bound to, and reached on, the loopback address.
 HOST = "127.0.0.1"
 
-#: How the client speaks to a variant: an HTTP/1.1 Upgrade, or an RFC 8441 extended CONNECT.
-Protocol = Literal["http/1.1", "h2"]
+#: How the client speaks to a variant: an HTTP/1.1 Upgrade, or an extended CONNECT over HTTP/2
+#: (RFC 8441) or HTTP/3 (RFC 9220, see conformance/h3.py).
+Protocol = Literal["http/1.1", "h2", "h3"]
 #: The event loop a variant runs its applications on.
 EventLoop = Literal["asyncio", "trio"]
 
@@ -154,6 +155,8 @@ _UVICORN = _module("uvicorn", "--host", "{host}", "--port", "{port}", "--app-dir
 # --workers 0 serves in the started process itself rather than in one spawned worker, which
 # starts and stops faster and behaves the same on the wire.
 _HYPERCORN = _module("hypercorn", "--bind", "{host}:{port}", "--workers", "0")
+# Anycorn, the AnyIO fork of Hypercorn, keeps its command line.
+_ANYCORN = _module("anycorn", "--bind", "{host}:{port}", "--workers", "0")
 
 #: The server variants of the matrix, by name.
 VARIANTS: dict[str, Variant] = {
@@ -202,6 +205,21 @@ VARIANTS: dict[str, Variant] = {
             server="hypercorn",
             requires=("hypercorn", "h2"),
             description="hypercorn -k asyncio, HTTP/2 cleartext with RFC 8441 extended CONNECT",
+        ),
+        Variant(
+            "anycorn-asyncio",
+            (*_ANYCORN, "-k", "asyncio", "{app}"),
+            server="anycorn",
+            requires=("anycorn",),
+            description="anycorn -k asyncio, HTTP/1.1",
+        ),
+        Variant(
+            "anycorn-trio",
+            (*_ANYCORN, "-k", "trio", "{app}"),
+            server="anycorn",
+            requires=("anycorn", "trio"),
+            description="anycorn -k trio, HTTP/1.1",
+            event_loop="trio",
         ),
         Variant(
             "daphne",

@@ -21,7 +21,7 @@ def test_case(
     server: ServerHandle, case: Case, expectations: Expectations, request: pytest.FixtureRequest
 ) -> None:
     result = server.run(case)
-    expectation = expectations.for_case(server.variant.name, case)
+    expectation = expectations.for_case(server.variant.name, case, server.variant.version())
     record = record_of(server, case, result, expectation)
     request.node.user_properties.append((RECORD_KEY, record))
     if result.log:

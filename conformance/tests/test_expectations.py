@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,3 +107,55 @@ def test_a_server_that_cannot_start_is_reported_in_its_column(tmp_path: Path) ->
     assert results["ghost"]["3.1"]["outcome"] == "no start"
     assert results["ghost"]["1.1"]["outcome"] == "no start"
     assert "status 7" in results["ghost"]["3.1"]["detail"]
+
+
+VERSIONED: dict[str, dict[str, Any]] = {
+    "srv": {
+        "3.1": [
+            {"expected": "crash", "until": "2.8.9", "note": "panics", "issue": "https://x"},
+            {"expected": "500", "since": "2.8.9", "until": "3.0"},
+        ],
+        "3.3": {"expected": "hang", "until": "0.55", "note": "old"},
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("2.8.7", "crash"),
+        ("2.8.9", "500"),
+        ("2.9.0rc1", "500"),
+        ("3.0.0", CONFORMS),
+        ("3.1", CONFORMS),
+        # An unknown version takes what holds for the newest release.
+        (None, CONFORMS),
+    ],
+)
+def test_an_entry_holds_for_its_versions(version: str | None, expected: str) -> None:
+    expectations = Expectations(VERSIONED)
+    assert expectations.for_case("srv", case_by_id("3.1"), version).expected == expected
+
+
+def test_a_fixed_deviation_says_from_which_version() -> None:
+    expectations = Expectations(VERSIONED)
+    fixed = expectations.for_case("srv", case_by_id("3.3"), "0.55.0")
+    assert fixed.expected == CONFORMS
+    assert not fixed.listed
+    assert fixed.note.startswith("fixed in 0.55 ")
+    assert "'hang'" in fixed.note
+    before = expectations.for_case("srv", case_by_id("3.3"), "0.54.0")
+    assert (before.expected, before.listed) == ("hang", True)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"srv": {"3.1": [{"expected": "500", "until": "soon"}]}},
+        {"srv": {"3.1": []}},
+        {"srv": {"3.1": [{"expected": "500"}, {"note": "no expected"}]}},
+    ],
+)
+def test_a_malformed_version_range_is_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="srv"):
+        Expectations(bad)  # type: ignore[arg-type]

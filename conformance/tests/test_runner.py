@@ -19,7 +19,8 @@ def test_a_crash_is_reported_and_the_next_case_gets_a_fresh_server() -> None:
         pytest.skip("granian is not installed")
     handle = ServerHandle(variant)
     try:
-        crashed = handle.run(case_by_id("2.3"))  # two set-cookie headers panic granian 2.8
+        # Status 99 panics granian's worker (2.8.9; two set-cookie headers did up to 2.8.7).
+        crashed = handle.run(case_by_id("2.11"))
         after = handle.run(case_by_id("3.1"))
     finally:
         handle.close()

@@ -1,0 +1,1 @@
+"""Standalone reproductions of the server deviations the conformance matrix records."""

@@ -1,0 +1,153 @@
+"""Each script of conformance/repros/ fails exactly where the expectations record its deviation.
+
+A repro declares the servers it runs on (``SERVERS``) and the matrix cases it shows (``CASES``).
+Run against the installed (pinned) servers, it must exit 1 on a server whose expectations list
+one of its cases for the installed version, and 0 on every other server it names: so a repro
+that no longer shows its bug, or a fix the expectations have not caught up with, fails here.
+Every deviation the expectations list must have a repro, and a page in the docs; so must those
+hypercorn shows over HTTP/3 only (``conformance.h3.H3_DEVIATIONS``).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conformance.cases import CASES, case_by_id
+from conformance.expectations import Expectations
+from conformance.h3 import H3_DEVIATIONS, H3_VARIANTS
+from conformance.servers import VARIANTS, Variant
+
+pytestmark = pytest.mark.selftest
+
+ROOT = Path(__file__).resolve().parents[2]
+REPROS = sorted(path for path in (ROOT / "conformance" / "repros").glob("[a-z]*.py"))
+SERVER_BUGS = ROOT / "docs" / "server-bugs.md"
+EXPECTATIONS = Expectations.load()
+#: The repros start servers of their own; a few at a time keep the run short on two cores.
+PARALLEL = 4
+
+
+@dataclass(frozen=True)
+class Repro:
+    path: Path
+    servers: tuple[str, ...]
+    cases: tuple[str, ...]
+
+
+def declared(path: Path) -> Repro:
+    """The ``SERVERS`` and ``CASES`` of a repro, read from its source (not imported: it needs
+    its server's packages, and the test only needs the two tuples)."""
+    values = {}
+    for node in ast.parse(path.read_text("utf-8")).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else None
+        if isinstance(target, ast.Name) and target.id in ("SERVERS", "CASES"):
+            assert isinstance(node, ast.Assign)
+            values[target.id] = ast.literal_eval(node.value)
+    return Repro(path, tuple(values["SERVERS"]), tuple(values["CASES"]))
+
+
+DECLARED = [declared(path) for path in REPROS]
+RUNS = [(repro, server) for repro in DECLARED for server in repro.servers]
+
+
+#: The matrix's variants, and those over HTTP/3 (measured by test_h3.py, not columns).
+KNOWN: dict[str, Variant] = {**VARIANTS, **H3_VARIANTS}
+
+
+def listed_deviations(variant: str) -> set[str]:
+    """The cases the expectations list for ``variant`` at its installed version."""
+    if variant in H3_VARIANTS:
+        return set(H3_DEVIATIONS)
+    version = VARIANTS[variant].version()
+    return {case.id for case in CASES if EXPECTATIONS.for_case(variant, case, version).listed}
+
+
+def deviates(repro: Repro, server: str) -> bool:
+    return bool(listed_deviations(server) & set(repro.cases))
+
+
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    output: str
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[tuple[str, str], Run]:
+    """Every repro on every server it names, a few at a time."""
+
+    def run(job: tuple[Repro, str]) -> tuple[tuple[str, str], Run]:
+        repro, server = job
+        process = subprocess.run(
+            [sys.executable, str(repro.path), "--server", server],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        return (repro.path.stem, server), Run(process.returncode, process.stdout + process.stderr)
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        return dict(pool.map(run, RUNS))
+
+
+@pytest.mark.parametrize(
+    ("repro", "variant"), RUNS, ids=[f"{repro.path.stem}-{variant}" for repro, variant in RUNS]
+)
+def test_a_repro_fails_exactly_where_its_deviation_is_expected(
+    repro: Repro, variant: str, runs: dict[tuple[str, str], Run]
+) -> None:
+    result = runs[(repro.path.stem, variant)]
+    # 2: the repro could not run (its server is missing or did not start): never a verdict.
+    assert result.returncode in (0, 1), result.output
+    expected = 1 if deviates(repro, variant) else 0
+    assert result.returncode == expected, (
+        f"{repro.path.name} --server {variant} exited {result.returncode}; the expectations "
+        f"{'list' if expected else 'do not list'} one of {repro.cases} there\n{result.output}"
+    )
+
+
+def test_repros_name_known_servers_and_cases() -> None:
+    assert DECLARED
+    for repro in DECLARED:
+        assert repro.servers, repro.path.name
+        assert set(repro.servers) <= set(KNOWN), repro.path.name
+        for case_id in repro.cases:
+            case_by_id(case_id)
+
+
+def test_every_listed_deviation_has_a_repro() -> None:
+    missing = [
+        f"{variant} {case_id}"
+        for variant in KNOWN
+        for case_id in sorted(listed_deviations(variant))
+        if not any(variant in r.servers and case_id in r.cases for r in DECLARED)
+    ]
+    assert not missing, f"deviations without a repro in conformance/repros/: {missing}"
+
+
+def test_every_repro_shows_a_deviation_somewhere() -> None:
+    # A repro whose bug is fixed everywhere it runs belongs to the history, not to the suite.
+    idle = [
+        repro.path.name
+        for repro in DECLARED
+        if not any(deviates(repro, server) for server in repro.servers)
+    ]
+    assert not idle, idle
+
+
+def test_the_docs_list_every_repro_and_every_server_with_a_deviation() -> None:
+    page = SERVER_BUGS.read_text("utf-8")
+    for repro in DECLARED:
+        assert f"repros/{repro.path.name}" in page, repro.path.name
+    for variant in KNOWN:
+        if listed_deviations(variant):
+            # The heading's slug is the variant's name: other pages link server-bugs.md#<variant>.
+            assert f"\n## {variant}\n" in page, f"no heading '## {variant}'"
