@@ -4,8 +4,11 @@ It is pytest with the suite's defaults: the matrix only (not the suite's own tes
 pytest-xdist workers with ``--dist loadgroup`` (each variant's cases on one worker, so its
 server starts once), plain asserts (the matrix uses none, and rewriting the plugins' modules in
 every worker costs seconds), and the support matrix written to ``docs/support-matrix.md``.
+The terminal shows the conformance summary only (`conformance.terminal`): no pytest header,
+letters, tracebacks or skip list (``-v`` lists the skipped cases; the details of every result
+are in ``conformance/results/``). ``--matrix`` prints the full matrix too.
 Any further argument goes to pytest, for example ``--server 'mine=mine {app} --port {port}'``,
-``--variants daphne,granian``, ``-k 2.3`` or ``-n 0``.
+``--variants daphne,granian``, ``-k 2.3``, ``-n 0`` or ``--tb=short``.
 """
 
 from __future__ import annotations
@@ -24,8 +27,14 @@ def default_workers() -> int:
     return max(4, 2 * (os.cpu_count() or 1))
 
 
+#: pytest's verbosity options, which list the skipped cases here rather than every test.
+VERBOSE = frozenset({"-v", "-vv", "-vvv", "--verbose"})
+
+
 def main(argv: list[str]) -> int:
     """Run the matrix; the exit status is pytest's (1 when a result is unexpected)."""
+    verbose = any(arg in VERBOSE for arg in argv)
+    argv = [arg for arg in argv if arg not in VERBOSE]
     args = [
         str(ROOT / "conformance"),
         "-m",
@@ -34,11 +43,19 @@ def main(argv: list[str]) -> int:
         "-p",
         "no:cacheprovider",
         "-q",
+        # The summary lists the unexpected results and index.json holds their details: no
+        # tracebacks, no pytest short summary (-ra lists every skip), no percentage column.
+        "--tb=no",
+        "-rN",
+        "-o",
+        "console_output_style=classic",
         "--dist",
         "loadgroup",
         "--support-matrix",
         str(ROOT / "docs" / "support-matrix.md"),
     ]
+    if verbose:
+        args.append("--list-skips")
     if not any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in argv):
         args += ["-n", str(default_workers())]
     return int(pytest.main([*args, *argv]))

@@ -54,6 +54,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="where index.json and matrix.md are written (default: conformance/results)",
     )
     group.addoption(
+        "--matrix",
+        action="store_true",
+        default=False,
+        help="print the full matrix after the summary, one block per server variant",
+    )
+    group.addoption(
+        "--list-skips",
+        action="store_true",
+        default=False,
+        help="list the cases that do not apply (n/a), one line each (python -m conformance -v)",
+    )
+    group.addoption(
         "--support-matrix",
         default=None,
         metavar="PATH",
