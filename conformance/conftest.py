@@ -69,8 +69,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--support-matrix",
         default=None,
         metavar="PATH",
-        help="also write the Markdown matrix, with date and versions, to PATH "
-        "(make conformance: docs/support-matrix.md)",
+        help="after a whole run, also write the Markdown matrix, with date and versions, to PATH "
+        "and the record of its results beside it, PATH with .json (make support-matrix)",
     )
 
 

@@ -10,8 +10,9 @@ run (``--matrix`` adds the full matrix, ``--list-skips`` or ``-v`` the skipped c
 
 - ``<results-dir>/index.json``: ``{"meta": ..., "servers": {variant: ...}, "results":
   {variant: {case: {outcome, expected, status, detail, duration, ...}}}}``;
-- ``<results-dir>/matrix.md``, and the same page to ``--support-matrix`` when given
-  (``make conformance`` writes ``docs/support-matrix.md``).
+- ``<results-dir>/matrix.md``;
+- with ``--support-matrix PATH`` (``make support-matrix``), after a whole run only, the page at
+  PATH and its record beside it (`conformance.support_matrix`).
 """
 
 from __future__ import annotations
@@ -277,11 +278,12 @@ class ConformanceReport:
         self.written = [str(out / "index.json"), str(out / "matrix.md")]
         target = self.config.getoption("--support-matrix")
         if target and self._complete(index):
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
-            Path(target).write_text(page)
-            self.written.append(str(target))
+            from conformance.support_matrix import write
+
+            expectations = self.config.stash.get(EXPECTATIONS_KEY, None)
+            self.written += [str(path) for path in write(index, Path(target), expectations)]
         elif target:
-            self.written.append(f"(not {target}: only a full run of every variant writes it)")
+            self.written.append(f"(not {_relative(target)}: only a whole run writes it)")
 
     def _complete(self, index: dict[str, Any]) -> bool:
         """Whether every built-in variant ran every case: only then is the page the matrix."""
