@@ -7,8 +7,9 @@ that can go wrong around a case into a result rather than an error: a package th
 (``crash``; it is started again for the next case, and that case says so). After every case
 the server must still serve: its process alive, and a fresh handshake on a new connection
 answered (`still_serves`); one that stops answering makes the cell ``..., then hang`` and is
-stopped by its pid, then started again for the next case. Each case gets the server's output
-written while it ran.
+stopped by its pid, then started again for the next case. A server is ready once it has
+answered a first handshake (up to ``ready_timeout``), not merely accepted a connection. Each
+case gets the server's output written while it ran.
 
 A case that needs another application (``Case.app``: the framework example apps of group 7)
 gets a server of its own on the same variant, started on the first case that needs it, with the
@@ -131,6 +132,17 @@ class ServerHandle:
             )
             return None
         self.starts += 1
+        # Ready is answering, not only accepting: some servers import the application on the
+        # first request, which on a loaded machine takes longer than a case waits (HANG).
+        first = Probe(entry.server, self.events_path).request(
+            f"{ALIVE_PATH}?t=ready-{uuid.uuid4().hex[:8]}", timeout=self.ready_timeout
+        )
+        if first.status is None and not entry.server.alive():
+            self._stop(entry)
+            entry.failure = Observation(
+                "no start", False, detail=f"died on its first request: {first.summary()}"
+            )
+            return None
         return entry.server
 
     def extension_listed(self) -> bool | None:
@@ -268,6 +280,8 @@ def still_serves(probe: Probe) -> str | None:
     response = probe.request(f"{ALIVE_PATH}?t=alive-{uuid.uuid4().hex[:8]}", timeout=HANG)
     if response.status is not None:
         return None
-    if died(probe, 0.5):
+    # A server on its way out (a traceback to print, tasks to cancel) may take a while to exit
+    # on a loaded machine: that is a crash, not a hang.
+    if died(probe, HANG):
         return None
     return response.summary()

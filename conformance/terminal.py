@@ -54,7 +54,7 @@ LEGEND: dict[str, str] = {
     KNOWN: "known deviation: misses the case's MUST or SHOULD, as expectations.toml records",
     UNEXPECTED: "unexpected: not what expectations.toml records; fails the run",
     "n/a": "the case does not apply here (no extension, another protocol or event loop): skipped",
-    "hang": "no response within the case's time bound",
+    "hang": "no response within the case's time bound (', then hang': to a fresh request after it)",
     "crash": "the server process died (it is started again for the next case)",
     "101!": "a 101 Switching Protocols went out on a denial",
     "missing": "the server's package is not installed",

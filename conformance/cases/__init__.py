@@ -23,7 +23,9 @@ Groups, one module each, every case next to the function that runs it: 1 the sco
 accept (`before_accept`); 4 after the denial (`after_denial`); 5 the helper contract through
 asgi_ws_deny's public API (`contract`); 6 what real clients (websockets, wsproto) read of a
 denial (`clients`); 7 the helper contract through each framework's example app
-(``examples/frameworks/``, `frameworks`).
+(``examples/frameworks/``, `frameworks`); 8 adversarial clients around a denial (pipelining,
+reuse, bytes after the head, half-close, a slow head, a large denial unread, a reset mid-response;
+`adversarial`).
 
 A case runs against ``conformance.apps:app`` unless it names another application (``app``, with
 the distributions it ``requires`` and the event ``loops`` it runs on): the group 7 cases run
@@ -35,6 +37,7 @@ installed) it is ``n/a`` without a server being asked (`not_applicable`).
 from __future__ import annotations
 
 from conformance.cases import (
+    adversarial,
     after_denial,
     before_accept,
     clients,
@@ -63,7 +66,16 @@ __all__ = (
     "run_case",
 )
 
-_MODULES = (scope, response, before_accept, after_denial, contract, clients, frameworks)
+_MODULES = (
+    scope,
+    response,
+    before_accept,
+    after_denial,
+    contract,
+    clients,
+    frameworks,
+    adversarial,
+)
 
 #: The title of each group, by its number (``"2"``), in catalogue order.
 GROUPS: dict[str, str] = {module.GROUP: module.TITLE for module in _MODULES}
