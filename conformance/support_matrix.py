@@ -2,15 +2,17 @@
 
 A run of the matrix writes only to ``conformance/results/`` (ignored by git). The tracked page is
 written by ``make support-matrix`` alone: a whole run, then the page and, beside it, its record
-(``docs/support-matrix.json``): the results without dates, timings, details or server output,
-so that a diff of the record shows what changed on the wire and nothing else.
+(``docs/support-matrix.json``): what was measured (each cell, whether it meets its level, the
+status) without dates, timings, details or server output, so that a diff of the record shows
+what changed on the wire and nothing else. What was *expected* is not measured: it comes from
+``conformance/expectations.toml`` when the page is rendered.
 
-The page is rendered from the record (`page_of`, through `conformance.report.markdown`), never
-from anything the record lacks, so a test can tell a stale page without a server: rendered again
-from the tracked record, it must equal the tracked page, whatever its date (`stale_lines`).
-``python -m conformance.support_matrix`` renders the page again from the record, for a change of
-the catalogue's text or of the page's layout (a change of results needs ``make
-support-matrix``).
+The page is rendered from the record and the expectations (`page_of`, through
+`conformance.report.markdown`), never from anything else, so a test can tell a stale page
+without a server: rendered again, it must equal the tracked page, whatever its date
+(`stale_lines`). ``python -m conformance.support_matrix`` renders the page again, for a change of
+the expectations, of the catalogue's text or of the page's layout (a change of results needs
+``make support-matrix``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from conformance.cases import CASES
+from conformance.cases import CASES, Observation
 from conformance.expectations import Expectations
 from conformance.report import markdown
 
@@ -47,16 +49,7 @@ RECORD = PAGE.with_suffix(".json")
 #: page shows, and nothing that changes from one run to the next of the same servers.
 META_FIELDS = ("implementation", "python", "platform", "packages")
 SERVER_FIELDS = ("description", "version", "protocol", "failure")
-RESULT_FIELDS = (
-    "outcome",
-    "expected",
-    "as_expected",
-    "conforms",
-    "level",
-    "status",
-    "note",
-    "issue",
-)
+RESULT_FIELDS = ("outcome", "conforms", "status")
 #: Stands for the date while a page is compared with its record.
 _DATE = "\x00date\x00"
 
@@ -84,19 +77,48 @@ def record_of(index: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _index_of(record: Mapping[str, Any], date: str) -> dict[str, Any]:
-    """What `markdown` reads, from a record and a date."""
+def _results(
+    record: Mapping[str, Any], expectations: Expectations
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """The record's results, each with its expectation (``expected``, ``as_expected``, ``note``,
+    ``issue``) as ``expectations`` has it; results of cases the catalogue no longer has are left
+    out."""
+    cases = {case.id: case for case in CASES}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, measured in record["results"].items():
+        results[name] = {}
+        for case_id, result in measured.items():
+            case = cases.get(case_id)
+            if case is None:
+                continue
+            expectation = expectations.for_case(name, case)
+            observation = Observation(str(result["outcome"]), result["conforms"])
+            results[name][case_id] = {
+                **result,
+                "level": case.level,
+                "expected": expectation.expected,
+                "as_expected": expectation.met_by(observation),
+                "note": expectation.note,
+                "issue": expectation.issue,
+            }
+    return results
+
+
+def _index_of(
+    record: Mapping[str, Any], date: str, expectations: Expectations | None
+) -> dict[str, Any]:
+    """What `markdown` reads, from a record, a date and the expectations."""
     return {
         "meta": {**record["meta"], "date": date},
         "servers": record["servers"],
         "cases": {case.id: {"title": case.title, "level": case.level} for case in CASES},
-        "results": record["results"],
+        "results": _results(record, expectations or Expectations({})),
     }
 
 
 def page_of(record: Mapping[str, Any], date: str, expectations: Expectations | None) -> str:
-    """The support matrix page of ``record``, dated ``date``."""
-    return markdown(_index_of(record, date), expectations)
+    """The support matrix page of ``record`` under ``expectations``, dated ``date``."""
+    return markdown(_index_of(record, date, expectations), expectations)
 
 
 def write(

@@ -99,6 +99,9 @@ def test_the_record_keeps_no_date_timing_detail_or_log() -> None:
     text = json.dumps(first)
     for volatile in ("2026", "duration", "detail", "log", "starts", "crashes", "wall_time"):
         assert volatile not in text
+    # Nor what was expected: the expectations file has that, when the page is rendered.
+    for expected in ("expected", "as_expected", "note", "issue"):
+        assert f'"{expected}"' not in text
 
 
 def test_a_page_is_stale_when_a_result_changes_not_when_the_date_does(tmp_path: Path) -> None:
@@ -122,6 +125,11 @@ def test_a_page_is_stale_when_a_result_changes_not_when_the_date_does(tmp_path: 
     assert "crash" in "".join(stale)
     # A page edited by hand: stale.
     assert stale_lines(text.replace("403", "401", 1), record, expectations)
+    # The expectations changed (a result now expected otherwise): stale as well.
+    listed = Expectations({"srv": {"2.1": {"expected": "crash", "note": "a known crash"}}})
+    assert stale_lines(text, record, listed)
+    assert "a known crash" not in text
+    assert "a known crash" in page_of(record, "today", listed)
 
 
 def test_the_tracked_page_matches_its_record() -> None:
