@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -276,3 +277,53 @@ def test_python_m_conformance_prints_the_summary_only(tmp_path: Path) -> None:
     verbose = run("-v")
     assert f"  gunicorn{SEP}2.1 exact{SEP}n/a: the server does not list the extension" in verbose
     assert all(len(line) <= WIDTH for line in verbose)
+
+
+def test_on_a_terminal_the_progress_line_is_rewritten_in_place(tmp_path: Path) -> None:
+    """Under a pseudo-terminal the progress line is written again and again on one line (a
+    carriage return, no line feed, between its versions); every line fits 100 columns."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "conformance",
+                "--variants",
+                "uvicorn-wsproto",
+                "-k",
+                "exact or close-403 or order",
+                "-n",
+                "1",
+                "--results-dir",
+                str(tmp_path / "results"),
+            ],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=follower,
+            stderr=follower,
+            env={**os.environ, "COLUMNS": "100"},
+        )
+        os.close(follower)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal is gone once the process has exited
+                break
+            if not chunk:
+                break
+            output += chunk
+        assert process.wait(timeout=120) == 0, output.decode(errors="replace")
+    finally:
+        os.close(leader)
+    text = output.decode()
+    rewritten = [part for part in text.split("\r") if part.startswith("conformance: ")]
+    assert len(rewritten) >= 2
+    assert all("\n" not in part.rstrip(" \n") for part in rewritten)
+    assert rewritten[-1].startswith("conformance: 3/3 results · 1/1 variants done")
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text).replace("\r\n", "\n")
+    assert all(len(line) <= WIDTH for line in plain.replace("\r", "\n").split("\n"))
