@@ -193,13 +193,14 @@ class ConformanceReport:
     def pytest_report_teststatus(
         self, report: pytest.TestReport, config: pytest.Config
     ) -> tuple[str, str, str] | None:
-        """No letter or word per matrix test: the progress line says how far the run is."""
+        """No letter per matrix test: the progress line says how far the run is. (The word
+        stays, for pytest's own summary and its -v lines.)"""
         if "test_matrix.py::" not in report.nodeid:
             return None
         if report.when == "call" or report.skipped:
-            return report.outcome, "", ""
+            return report.outcome, "", report.outcome.upper()
         if report.failed:
-            return "error", "", ""
+            return "error", "", "ERROR"
         return "", "", ""
 
     @pytest.hookimpl(tryfirst=True)
