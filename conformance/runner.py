@@ -35,7 +35,7 @@ from conformance.cases import HANG, Case, Observation, Probe, not_applicable, ru
 from conformance.cases.probe import died
 from conformance.servers import RunningServer, ServerStartError, Variant, run_server
 
-__all__ = ("APP", "APP_DIR", "CaseResult", "ServerHandle", "still_serves")
+__all__ = ("APP", "APP_DIR", "CaseResult", "ServerHandle", "alive_path", "still_serves")
 
 APP = "conformance.apps:app"
 #: The directory that holds the ``conformance`` package: the servers import the app from it.
@@ -135,7 +135,7 @@ class ServerHandle:
         # Ready is answering, not only accepting: some servers import the application on the
         # first request, which on a loaded machine takes longer than a case waits (HANG).
         first = Probe(entry.server, self.events_path).request(
-            f"{ALIVE_PATH}?t=ready-{uuid.uuid4().hex[:8]}", timeout=self.ready_timeout
+            f"{alive_path(app)}?t=ready-{uuid.uuid4().hex[:8]}", timeout=self.ready_timeout
         )
         if first.status is None and not entry.server.alive():
             self._stop(entry)
@@ -184,7 +184,7 @@ class ServerHandle:
             listed_lookup=self.extension_listed,
         )
         observation = run_case(case, probe)
-        serves = still_serves(probe) if server.alive() else None
+        serves = still_serves(probe, alive_path(app)) if server.alive() else None
         log = server.log(probe.log_mark)
         if not server.alive():
             self.crashes += 1
@@ -267,17 +267,26 @@ class ServerHandle:
             self._dir.rmdir()
 
 
-#: The path of the survival check: the conformance app closes (403); a framework app has no
-#: such route and refuses it in its own way. Any response is an answer.
+#: The paths of the readiness and survival checks, which each application answers without a
+#: word in the log (any response is an answer): the conformance app closes ``/close`` (403);
+#: every framework example refuses ``/ws`` to a user other than alice. (An unknown path would
+#: do for no app: Channels, for one, logs a traceback for a path it has no route for.)
 ALIVE_PATH = "/close"
+FRAMEWORK_ALIVE_PATH = "/ws"
 
 
-def still_serves(probe: Probe) -> str | None:
-    """None when the server answers a fresh handshake on a new connection, else what came.
+def alive_path(app: str) -> str:
+    """The path ``app`` answers quietly, for the readiness and survival checks."""
+    return ALIVE_PATH if app == APP else FRAMEWORK_ALIVE_PATH
+
+
+def still_serves(probe: Probe, path: str = ALIVE_PATH) -> str | None:
+    """None when the server answers a fresh handshake on ``path`` on a new connection, else
+    what came.
 
     A server that closes the connection without a response and then dies is left to the
     caller's ``alive()`` check, which reports the crash."""
-    response = probe.request(f"{ALIVE_PATH}?t=alive-{uuid.uuid4().hex[:8]}", timeout=HANG)
+    response = probe.request(f"{path}?t=alive-{uuid.uuid4().hex[:8]}", timeout=HANG)
     if response.status is not None:
         return None
     # A server on its way out (a traceback to print, tasks to cancel) may take a while to exit

@@ -153,3 +153,19 @@ def test_a_server_that_serves_on_is_left_running() -> None:
         handle.close()
     assert [result.observation.cell for result in results] == ["500", "403"]
     assert (handle.starts, handle.hangs) == (1, 0)
+
+
+def test_the_readiness_and_survival_checks_leave_nothing_in_a_framework_log() -> None:
+    """Channels logs a traceback for a path it has no route for: the checks use one it has."""
+    pytest.importorskip("channels")
+    handle = ServerHandle(VARIANTS["uvicorn-wsproto"])
+    try:
+        results = [handle.run(case_by_id("7.7")), handle.run(case_by_id("7.8"))]
+        server = handle._apps[FRAMEWORK_APPS["channels"].app].server
+        assert server is not None
+        log = server.log()
+    finally:
+        handle.close()
+    assert [result.observation.cell for result in results] == ["401 ok", "401 ok"]
+    assert "Traceback" not in log
+    assert "No route found" not in log
