@@ -9,12 +9,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONSTRAINTS := conformance/constraints.txt
 
-.PHONY: help install test lint typecheck pytest pythons conformance conformance-latest bench soak docs clean \
-	vendoring-proof
+.PHONY: help install test lint typecheck pytest pythons conformance support-matrix conformance-latest \
+	bench soak docs clean vendoring-proof
 
 help:
 	@echo "make test          lint, type-check and run every test"
-	@echo "make conformance   run the server matrix and print it"
+	@echo "make conformance   run the server matrix and print its summary"
+	@echo "make support-matrix   run it and write docs/support-matrix.md and .json (tracked)"
 	@echo "make conformance-latest   the same against the newest releases (own venv)"
 	@echo "make lint          ruff check and ruff format --check"
 	@echo "make typecheck     mypy --strict"
@@ -82,10 +83,16 @@ pythons: $(foreach version,$(OTHER_PYTHONS),.venv-$(version)/.installed)
 test: lint typecheck docs pythons pytest
 
 # The server matrix (conformance/README.md): pytest-xdist, a group per server variant; prints the
-# progress, the matrix and the wall time, writes conformance/results/ and docs/support-matrix.md.
-# Extra pytest options: make conformance CONFORMANCE_ARGS="--variants daphne".
+# progress and the summary, writes conformance/results/ only (ignored by git).
+# Extra pytest options: make conformance CONFORMANCE_ARGS="--variants daphne" (or "-v --matrix").
 conformance: $(STAMP)
 	$(BIN)/python -m conformance $(CONFORMANCE_ARGS)
+
+# The tracked support matrix: the whole matrix, then docs/support-matrix.md and the record of the
+# results it shows, docs/support-matrix.json (no dates or timings: its diff is what changed).
+# Only this target writes them; make test fails when the page is stale against the record.
+support-matrix: $(STAMP)
+	$(BIN)/python -m conformance --support-matrix docs/support-matrix.md $(CONFORMANCE_ARGS)
 
 # The same matrix against the newest releases of every server and client, in a venv of its own
 # (no constraints); unexpected results there show what changed upstream since the pins.

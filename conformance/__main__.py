@@ -3,9 +3,14 @@
 It is pytest with the suite's defaults: the matrix only (not the suite's own tests), spread over
 pytest-xdist workers with ``--dist loadgroup`` (each variant's cases on one worker, so its
 server starts once), plain asserts (the matrix uses none, and rewriting the plugins' modules in
-every worker costs seconds), and the support matrix written to ``docs/support-matrix.md``.
+every worker costs seconds). It writes to ``conformance/results/`` only, which git ignores; the
+tracked ``docs/support-matrix.md`` is written by ``make support-matrix`` alone (which adds
+``--support-matrix docs/support-matrix.md``; see `conformance.support_matrix`).
+The terminal shows the conformance summary only (`conformance.terminal`): no pytest header,
+letters, tracebacks or skip list (``-v`` lists the skipped cases; the details of every result
+are in ``conformance/results/``). ``--matrix`` prints the full matrix too.
 Any further argument goes to pytest, for example ``--server 'mine=mine {app} --port {port}'``,
-``--variants daphne,granian``, ``-k 2.3`` or ``-n 0``.
+``--variants daphne,granian``, ``-k 2.3``, ``-n 0`` or ``--tb=short``.
 """
 
 from __future__ import annotations
@@ -24,8 +29,14 @@ def default_workers() -> int:
     return max(4, 2 * (os.cpu_count() or 1))
 
 
-def main(argv: list[str]) -> int:
-    """Run the matrix; the exit status is pytest's (1 when a result is unexpected)."""
+#: pytest's verbosity options, which list the skipped cases here rather than every test.
+VERBOSE = frozenset({"-v", "-vv", "-vvv", "--verbose"})
+
+
+def arguments(argv: list[str]) -> list[str]:
+    """pytest's arguments for ``python -m conformance`` followed by ``argv``."""
+    verbose = any(arg in VERBOSE for arg in argv)
+    argv = [arg for arg in argv if arg not in VERBOSE]
     args = [
         str(ROOT / "conformance"),
         "-m",
@@ -34,14 +45,25 @@ def main(argv: list[str]) -> int:
         "-p",
         "no:cacheprovider",
         "-q",
+        # The summary lists the unexpected results and index.json holds their details: no
+        # tracebacks, no pytest short summary (-ra lists every skip), no percentage column.
+        "--tb=no",
+        "-rN",
+        "-o",
+        "console_output_style=classic",
         "--dist",
         "loadgroup",
-        "--support-matrix",
-        str(ROOT / "docs" / "support-matrix.md"),
     ]
+    if verbose:
+        args.append("--list-skips")
     if not any(arg == "-n" or arg.startswith(("-n", "--numprocesses")) for arg in argv):
         args += ["-n", str(default_workers())]
-    return int(pytest.main([*args, *argv]))
+    return [*args, *argv]
+
+
+def main(argv: list[str]) -> int:
+    """Run the matrix; the exit status is pytest's (1 when a result is unexpected)."""
+    return int(pytest.main(arguments(argv)))
 
 
 if __name__ == "__main__":

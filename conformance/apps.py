@@ -368,6 +368,77 @@ async def api_disconnected(case: Case) -> None:
     case.record("outcome", outcome=outcome, sent=case.sent)
 
 
+# --- Adversarial clients (group 8): deny() around a client that misbehaves -------------------
+# Each takes websocket.connect first, as frameworks do, then denies through the public API:
+# ``deny`` with the scope as it is (the response where the extension is listed), or ``close``:
+# deny() with the extension hidden, so that it sends the fallback websocket.close (403). Then
+# the app returns at once (``return``) or awaits receive() (``receive``), still running while
+# the client does its worst. ``large`` denies with a body too large for any socket buffer.
+# With ``go=1`` in the query the app waits for the client's signal before it denies.
+
+#: A body no kernel buffers whole between server and client (the default tcp_wmem maximum is
+#: 4 MiB): a server must hold it, or make the app wait, while the client does not read.
+ADVERSARIAL_BODY = b"x" * (8 * 1024 * 1024)
+
+
+async def _adversarial(case: Case, *, close: bool, wait: bool, body: bytes = JSON_BODY) -> None:
+    first = await case.receive()
+    case.record("connect", message=first.get("type"))
+    if b"go=1" in case.scope.get("query_string", b""):
+        # Deny only once the client has done its part (a half-close): a race no more.
+        case.record("waiting")
+        if not await _wait_for_go(case):
+            case.record("no-go")
+    scope = {**case.scope, "extensions": {}} if close else case.scope
+    try:
+        outcome = await deny(scope, case.counting_send, 401, [("www-authenticate", "Bearer")], body)
+    except Exception as exc:
+        case.record("outcome", outcome="raised", error=_describe(exc), sent=case.sent)
+        raise
+    case.record("outcome", outcome=outcome, sent=case.sent)
+    if not wait:
+        return
+    started = time.monotonic()
+    with anyio.move_on_after(APP_WAIT):
+        try:
+            message = await case.receive()
+        except Exception as exc:
+            case.record("receive", outcome="raised", error=_describe(exc))
+            return
+        case.record(
+            "receive",
+            outcome="returned",
+            message=message.get("type"),
+            after=time.monotonic() - started,
+        )
+        return
+    case.record("receive", outcome="timeout", after=time.monotonic() - started)
+
+
+async def adv_deny_return(case: Case) -> None:
+    await _adversarial(case, close=False, wait=False)
+
+
+async def adv_deny_receive(case: Case) -> None:
+    await _adversarial(case, close=False, wait=True)
+
+
+async def adv_close_return(case: Case) -> None:
+    await _adversarial(case, close=True, wait=False)
+
+
+async def adv_close_receive(case: Case) -> None:
+    await _adversarial(case, close=True, wait=True)
+
+
+async def adv_large_return(case: Case) -> None:
+    await _adversarial(case, close=False, wait=False, body=ADVERSARIAL_BODY)
+
+
+async def adv_large_receive(case: Case) -> None:
+    await _adversarial(case, close=False, wait=True, body=ADVERSARIAL_BODY)
+
+
 # --- Guard contract: asgi_ws_deny.WebSocketGuard and Denied ----------------------------------
 # Imported defensively: the guard is newer than the core, and a conformance run must still
 # characterise the servers (and report the guard cases as missing) if it cannot be imported.
@@ -455,7 +526,7 @@ RAW: dict[str, Behaviour] = {
 CONTRACT: dict[str, Behaviour] = {
     name.replace("_", "-"): func
     for name, func in dict(globals()).items()
-    if name.startswith("api_") and callable(func)
+    if name.startswith(("api_", "adv_")) and callable(func)
 }
 #: Raw behaviours that assume the extension; without it they close (403) and record that.
 NEEDS_EXTENSION = frozenset(RAW) - {

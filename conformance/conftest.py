@@ -54,11 +54,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="where index.json and matrix.md are written (default: conformance/results)",
     )
     group.addoption(
+        "--matrix",
+        action="store_true",
+        default=False,
+        help="print the full matrix after the summary, one block per server variant",
+    )
+    group.addoption(
+        "--list-skips",
+        action="store_true",
+        default=False,
+        help="list the cases that do not apply (n/a), one line each (python -m conformance -v)",
+    )
+    group.addoption(
         "--support-matrix",
         default=None,
         metavar="PATH",
-        help="also write the Markdown matrix, with date and versions, to PATH "
-        "(make conformance: docs/support-matrix.md)",
+        help="after a whole run, also write the Markdown matrix, with date and versions, to PATH "
+        "and the record of its results beside it, PATH with .json (make support-matrix)",
     )
 
 

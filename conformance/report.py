@@ -1,14 +1,18 @@
-"""The report: live progress per server, the matrix in the terminal, index.json and Markdown.
+"""The report: one progress line, the summary in the terminal, index.json and Markdown.
 
 `ConformanceReport` is a small pytest plugin registered by ``conformance/conftest.py`` in the
 process that sees every result (the xdist controller, or the only process without xdist). Each
 test attaches its record to ``user_properties`` (they travel from the xdist workers), so the
-plugin needs nothing but the reports. It writes:
+plugin needs nothing but the reports. It owns the terminal of a matrix run: the matrix tests
+print no letters and xdist no worker status, one progress line is rewritten in place (on a
+TTY; printed once at the end otherwise), and the summary of `conformance.terminal` closes the
+run (``--matrix`` adds the full matrix, ``--list-skips`` or ``-v`` the skipped cases). It writes:
 
 - ``<results-dir>/index.json``: ``{"meta": ..., "servers": {variant: ...}, "results":
   {variant: {case: {outcome, expected, status, detail, duration, ...}}}}``;
-- ``<results-dir>/matrix.md``, and the same page to ``--support-matrix`` when given
-  (``make conformance`` writes ``docs/support-matrix.md``).
+- ``<results-dir>/matrix.md``;
+- with ``--support-matrix PATH`` (``make support-matrix``), after a whole run only, the page at
+  PATH and its record beside it (`conformance.support_matrix`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import pytest
 from conformance.cases import CASES, Case
 from conformance.expectations import Expectation, Expectations
 from conformance.page import render
+from conformance.terminal import progress_line, summary_lines
 
 if TYPE_CHECKING:
     from conformance.runner import CaseResult, ServerHandle
@@ -40,22 +45,13 @@ __all__ = (
     "ConformanceReport",
     "markdown",
     "record_of",
-    "terminal_matrix",
 )
 
 RECORD_KEY = "conformance"
 #: Where conftest.py keeps the run's expectations, for the report page.
 EXPECTATIONS_KEY = pytest.StashKey[Expectations]()
-#: Short column titles for the terminal matrix.
-SHORT_NAMES = {
-    "uvicorn-sansio": "uv-sansio",
-    "uvicorn-legacy": "uv-legacy",
-    "uvicorn-wsproto": "uv-wsproto",
-    "hypercorn-asyncio": "hc-asyncio",
-    "hypercorn-trio": "hc-trio",
-    "hypercorn-h2": "hc-h2",
-}
-CELL_WIDTH = 20
+#: The least time between two rewrites of the progress line.
+PROGRESS_EVERY = 0.1
 
 
 def record_of(
@@ -112,6 +108,8 @@ class ConformanceReport:
         self.started = time.monotonic()
         self.first_result: dict[str, float] = {}
         self.done: set[str] = set()
+        self._last_progress = 0.0
+        self._progress_width = 0
 
     # -- collection: how many cases each variant has, for the progress lines -----------------
 
@@ -167,30 +165,58 @@ class ConformanceReport:
         if "server" in record:
             self.servers[name] = record["server"]
         total = self.expected_counts.get(name)
-        if total and len(self.records[name]) >= total and name not in self.done:
+        finished = bool(total and len(self.records[name]) >= total and name not in self.done)
+        if finished:
             self.done.add(name)
-            self._progress(name)
+        self._progress(force=finished)
 
-    def _progress(self, name: str) -> None:
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is None:
-            return
-        records = self.records[name].values()
-        order = {case.id: n for n, case in enumerate(CASES)}
-        unexpected = sorted(
-            (r["case"] for r in records if not r["as_expected"]), key=lambda c: order.get(c, 0)
-        )
-        server = self.servers.get(name, {})
-        state = server.get("failure") or f"{len(records)} cases"
-        crashes = f", {server.get('crashes')} crash(es)" if server.get("crashes") else ""
-        verdict = "all as expected" if not unexpected else f"UNEXPECTED: {', '.join(unexpected)}"
+    def _progress_line(self) -> str:
+        done = sum(len(cases) for cases in self.records.values())
+        total = sum(self.expected_counts.values()) or done
+        variants = len(self.expected_counts) or len(self.names)
         elapsed = time.monotonic() - self.started
-        reporter.ensure_newline()
-        reporter.write_line(
-            f"  {name:<18} {state}{crashes}: {verdict}  [{elapsed:5.1f}s]",
-            red=bool(unexpected),
-            green=not unexpected,
-        )
+        return progress_line(done, total, len(self.done), variants, elapsed)
+
+    def _progress(self, *, force: bool = False) -> None:
+        """Rewrite the progress line in place, on a TTY only (at most every PROGRESS_EVERY)."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or not reporter.isatty():
+            return
+        now = time.monotonic()
+        if not force and now - self._last_progress < PROGRESS_EVERY:
+            return
+        self._last_progress = now
+        line = self._progress_line()
+        reporter.rewrite(line + " " * max(self._progress_width - len(line), 0))
+        self._progress_width = len(line)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport, config: pytest.Config
+    ) -> tuple[str, str, str] | None:
+        """No letter per matrix test: the progress line says how far the run is. (The word
+        stays, for pytest's own summary and its -v lines.)"""
+        if "test_matrix.py::" not in report.nodeid:
+            return None
+        if report.when == "call" or report.skipped:
+            return report.outcome, "", report.outcome.upper()
+        if report.failed:
+            return "error", "", "ERROR"
+        return "", "", ""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Silence xdist's worker status lines ("bringing up nodes..."): the progress line
+        replaces them. A worker that goes down is still reported."""
+        manager = self.config.pluginmanager
+        dsession = manager.get_plugin("dsession")
+        reporter = manager.get_plugin("terminalreporter")
+        shown = manager.get_plugin("terminaldistreporter")
+        if dsession is None or reporter is None or shown is None or not hasattr(dsession, "trdist"):
+            return
+        manager.unregister(shown)
+        dsession.trdist = _QuietDistReporter(reporter)
+        manager.register(dsession.trdist, "terminaldistreporter")
 
     # -- the end: matrix and files ---------------------------------------------------------------
 
@@ -254,11 +280,12 @@ class ConformanceReport:
         self.written = [str(out / "index.json"), str(out / "matrix.md")]
         target = self.config.getoption("--support-matrix")
         if target and self._complete(index):
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
-            Path(target).write_text(page)
-            self.written.append(str(target))
+            from conformance.support_matrix import write
+
+            expectations = self.config.stash.get(EXPECTATIONS_KEY, None)
+            self.written += [str(path) for path in write(index, Path(target), expectations)]
         elif target:
-            self.written.append(f"(not {target}: only a full run of every variant writes it)")
+            self.written.append(f"(not {_relative(target)}: only a whole run writes it)")
 
     def _complete(self, index: dict[str, Any]) -> bool:
         """Whether every built-in variant ran every case: only then is the page the matrix."""
@@ -270,86 +297,55 @@ class ConformanceReport:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.records:
             return
-        index = self.index()
-        terminalreporter.section("conformance matrix")
-        for line in terminal_matrix(index):
-            terminalreporter.write_line(line)
-        unexpected = [
-            (name, case_id, rec)
-            for name, cases in index["results"].items()
-            for case_id, rec in cases.items()
-            if not rec["as_expected"]
-        ]
-        terminalreporter.write_line("")
-        if unexpected:
-            terminalreporter.write_line(f"{len(unexpected)} UNEXPECTED result(s):", red=True)
-            for name, case_id, rec in unexpected:
-                terminalreporter.write_line(
-                    f"  {name} {case_id}: got {rec['outcome']!r}, expected {rec['expected']!r}",
-                    red=True,
-                )
+        line = self._progress_line()
+        if terminalreporter.isatty():
+            terminalreporter.rewrite(line + " " * max(self._progress_width - len(line), 0))
+            terminalreporter.write("\n")
         else:
-            terminalreporter.write_line("every result as expected", green=True)
-        for path in getattr(self, "written", []):
-            terminalreporter.write_line(f"wrote {path}")
-        cells = sum(len(cases) for cases in index["results"].values())
-        case_ids = {case_id for cases in index["results"].values() for case_id in cases}
-        terminalreporter.write_line(
-            f"conformance: {cells} results, {len(index['results'])} variant(s) x "
-            f"{len(case_ids)} case(s), wall time {time.monotonic() - self.started:.1f}s"
+            terminalreporter.write_line(line)
+        terminalreporter.write_line("")
+        lines = summary_lines(
+            self.index(),
+            written=[_relative(path) for path in getattr(self, "written", [])],
+            list_skips=bool(
+                self.config.getoption("--list-skips") or self.config.option.verbose > 0
+            ),
+            matrix=bool(self.config.getoption("--matrix")),
         )
+        for text in lines:
+            terminalreporter.write_line(text)
 
 
-def _mark(record: dict[str, Any]) -> str:
-    cell = str(record["outcome"])
-    if not record["as_expected"]:
-        return f"X {cell}"
-    if record["conforms"] is False:
-        return f"{cell} *"
-    return cell
+class _QuietDistReporter:
+    """Stands in for xdist's terminal status reporter: no status lines, node failures only."""
+
+    def __init__(self, reporter: Any) -> None:
+        self.reporter = reporter
+
+    def setstatus(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def ensure_show_status(self) -> None:
+        return None
+
+    def write_line(self, message: str) -> None:
+        self.reporter.write_line(message)
+
+    def rewrite(self, line: str, newline: bool = False) -> None:
+        return None
+
+    @pytest.hookimpl
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        if error:
+            self.reporter.write_line(f"[{node.gateway.id}] node down: {error}")
 
 
-def terminal_matrix(index: dict[str, Any]) -> list[str]:
-    """The matrix as text lines: cases as rows, variants as columns."""
-    names = list(index["results"])
-    cells: dict[str, list[str]] = {}
-    for case in CASES:
-        row = []
-        for name in names:
-            record = index["results"][name].get(case.id)
-            text = "" if record is None else _mark(record)
-            if len(text) > CELL_WIDTH:
-                text = text[: CELL_WIDTH - 1] + "~"
-            row.append(text)
-        if any(row):
-            cells[case.id] = row
-    widths = [
-        max([len(SHORT_NAMES.get(name, name))] + [len(row[i]) for row in cells.values()])
-        for i, name in enumerate(names)
-    ]
-    title_width = max(len(case.title) for case in CASES if case.id in cells) if cells else 10
-    title_width = min(title_width, 34)
-    header = f"{'case':<5} {'':<{title_width}} {'lvl':<4} " + " ".join(
-        f"{SHORT_NAMES.get(name, name):<{w}}" for name, w in zip(names, widths, strict=True)
-    )
-    lines = [header, "-" * len(header)]
-    for case in CASES:
-        if case.id not in cells:
-            continue
-        title = case.title[:title_width]
-        lines.append(
-            f"{case.id:<5} {title:<{title_width}} {case.level[:4]:<4} "
-            + " ".join(f"{c:<{w}}" for c, w in zip(cells[case.id], widths, strict=True))
-        )
-    versions = ", ".join(
-        f"{name} {info.get('version') or 'custom'}" for name, info in index["servers"].items()
-    )
-    lines += [
-        "",
-        "X = unexpected (fails the run); * = does not meet the MUST/SHOULD level (known, expected)",
-        f"versions: {versions}; Python {index['meta']['python']}",
-    ]
-    return lines
+def _relative(path: str) -> str:
+    """``path`` relative to the working directory where it is inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def markdown(index: dict[str, Any], expectations: Expectations | None = None) -> str:

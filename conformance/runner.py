@@ -4,8 +4,12 @@
 variant lazily, runs one case at a time against it (`ServerHandle.run`), and turns everything
 that can go wrong around a case into a result rather than an error: a package that is missing
 (``missing``), a server that does not start (``no start``), a server that dies during a case
-(``crash``; it is started again for the next case, and that case says so). Each case gets the
-server's output written while it ran.
+(``crash``; it is started again for the next case, and that case says so). After every case
+the server must still serve: its process alive, and a fresh handshake on a new connection
+answered (`still_serves`); one that stops answering makes the cell ``..., then hang`` and is
+stopped by its pid, then started again for the next case. A server is ready once it has
+answered a first handshake (up to ``ready_timeout``), not merely accepted a connection. Each
+case gets the server's output written while it ran.
 
 A case that needs another application (``Case.app``: the framework example apps of group 7)
 gets a server of its own on the same variant, started on the first case that needs it, with the
@@ -20,6 +24,7 @@ import contextlib
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,9 +32,10 @@ from typing import Any
 from asgi_ws_deny import EXTENSION
 from conformance.apps import EVENTS_ENV
 from conformance.cases import HANG, Case, Observation, Probe, not_applicable, run_case
+from conformance.cases.probe import died
 from conformance.servers import RunningServer, ServerStartError, Variant, run_server
 
-__all__ = ("APP", "APP_DIR", "CaseResult", "ServerHandle")
+__all__ = ("APP", "APP_DIR", "CaseResult", "ServerHandle", "alive_path", "still_serves")
 
 APP = "conformance.apps:app"
 #: The directory that holds the ``conformance`` package: the servers import the app from it.
@@ -68,6 +74,7 @@ class ServerHandle:
         self.ready_timeout = ready_timeout
         self.starts = 0
         self.crashes = 0
+        self.hangs = 0
         self._apps: dict[str, _AppServer] = {}
         self._stopping: list[threading.Thread] = []
         self._listed: bool | None = None
@@ -125,6 +132,17 @@ class ServerHandle:
             )
             return None
         self.starts += 1
+        # Ready is answering, not only accepting: some servers import the application on the
+        # first request, which on a loaded machine takes longer than a case waits (HANG).
+        first = Probe(entry.server, self.events_path).request(
+            f"{alive_path(app)}?t=ready-{uuid.uuid4().hex[:8]}", timeout=self.ready_timeout
+        )
+        if first.status is None and not entry.server.alive():
+            self._stop(entry)
+            entry.failure = Observation(
+                "no start", False, detail=f"died on its first request: {first.summary()}"
+            )
+            return None
         return entry.server
 
     def extension_listed(self) -> bool | None:
@@ -166,6 +184,7 @@ class ServerHandle:
             listed_lookup=self.extension_listed,
         )
         observation = run_case(case, probe)
+        serves = still_serves(probe, alive_path(app)) if server.alive() else None
         log = server.log(probe.log_mark)
         if not server.alive():
             self.crashes += 1
@@ -174,6 +193,20 @@ class ServerHandle:
             observation = replace(
                 observation, cell=cell, conforms=False, detail=f"{observation.detail}; {note}"
             )
+        elif serves is not None:
+            self.hangs += 1
+            note = (
+                f"after this case the server answered no fresh handshake ({serves}); it is "
+                "stopped and started again for the next case"
+            )
+            observation = replace(
+                observation,
+                cell=f"{observation.cell}, then hang",
+                conforms=False,
+                detail=f"{observation.detail}; {note}",
+            )
+            self._stop(entry)
+            entry.restart_note = True
         if restarted:
             observation = replace(
                 observation,
@@ -192,10 +225,12 @@ class ServerHandle:
             "command": " ".join(self.variant.command),
             "starts": self.starts,
             "crashes": self.crashes,
+            "hangs": self.hangs,
             "failure": None if self.failure is None else self.failure.cell,
         }
 
     def _stop(self, entry: _AppServer) -> None:
+        """Stop ``entry``'s server (by its pid, through `run_server`)."""
         with contextlib.suppress(Exception):
             entry.stack.close()
         entry.server = None
@@ -230,3 +265,32 @@ class ServerHandle:
             path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             self._dir.rmdir()
+
+
+#: The paths of the readiness and survival checks, which each application answers without a
+#: word in the log (any response is an answer): the conformance app closes ``/close`` (403);
+#: every framework example refuses ``/ws`` to a user other than alice. (An unknown path would
+#: do for no app: Channels, for one, logs a traceback for a path it has no route for.)
+ALIVE_PATH = "/close"
+FRAMEWORK_ALIVE_PATH = "/ws"
+
+
+def alive_path(app: str) -> str:
+    """The path ``app`` answers quietly, for the readiness and survival checks."""
+    return ALIVE_PATH if app == APP else FRAMEWORK_ALIVE_PATH
+
+
+def still_serves(probe: Probe, path: str = ALIVE_PATH) -> str | None:
+    """None when the server answers a fresh handshake on ``path`` on a new connection, else
+    what came.
+
+    A server that closes the connection without a response and then dies is left to the
+    caller's ``alive()`` check, which reports the crash."""
+    response = probe.request(f"{path}?t=alive-{uuid.uuid4().hex[:8]}", timeout=HANG)
+    if response.status is not None:
+        return None
+    # A server on its way out (a traceback to print, tasks to cancel) may take a while to exit
+    # on a loaded machine: that is a crash, not a hang.
+    if died(probe, HANG):
+        return None
+    return response.summary()

@@ -88,7 +88,7 @@ def test_a_broken_expectation_makes_the_run_exit_1(tmp_path: Path) -> None:
     broken.write_text('[uvicorn-wsproto."3.1"]\nexpected = "500"\nnote = "deliberately wrong"\n')
     status, output, index = run_matrix(tmp_path, *selection, "--expectations", str(broken))
     assert status == 1, output
-    assert "UNEXPECTED" in output
+    assert "✗ uvicorn-wsproto · 3.1 close-403 · 403 · expected 500" in output
     results = index["results"]
     assert isinstance(results, dict)
     record = results["uvicorn-wsproto"]["3.1"]

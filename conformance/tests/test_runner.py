@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +94,79 @@ def test_an_asyncio_only_app_is_not_applicable_under_trio_and_not_started() -> N
     assert result.observation.cell == "n/a"
     assert "asyncio" in result.observation.detail
     assert set(handle._apps) == {APP}
+
+
+#: A server that answers its first two handshakes with 403 (the readiness check's, the case's),
+#: then accepts and never answers again.
+STOPS_ANSWERING = """
+import socket, sys
+listener = socket.create_server((sys.argv[1], int(sys.argv[2])))
+held, answered = [], 0
+while True:
+    connection, _ = listener.accept()
+    connection.settimeout(5)
+    head = b""
+    try:
+        while b"\\r\\n\\r\\n" not in head:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+    except OSError:
+        pass
+    if b"\\r\\n\\r\\n" not in head:
+        connection.close()  # the launcher's readiness check: a connection without a request
+    elif answered < 2:
+        answered += 1
+        connection.sendall(b"HTTP/1.1 403 Forbidden\\r\\ncontent-length: 0\\r\\n\\r\\n")
+        connection.close()
+    else:
+        held.append(connection)
+"""
+
+
+def test_a_server_that_stops_answering_is_a_hang_and_is_started_again(tmp_path: Path) -> None:
+    script = tmp_path / "stops_answering.py"
+    script.write_text(STOPS_ANSWERING)
+    variant = Variant("stuck", ("{python}", str(script), "{host}", "{port}"))
+    handle = ServerHandle(variant)
+    try:
+        first = handle.run(case_by_id("3.1"))
+        first_server = handle._apps[APP].server
+        second = handle.run(case_by_id("3.1"))
+    finally:
+        handle.close()
+    assert first_server is None  # stopped at once, not left for the next case
+    assert first.observation.cell == "403, then hang"
+    assert first.observation.conforms is False
+    assert "answered no fresh handshake" in first.observation.detail
+    # A fresh server for the next case, which answers once and stops answering again.
+    assert second.observation.cell == "403, then hang"
+    assert second.restarted
+    assert (handle.starts, handle.hangs, handle.crashes) == (2, 2, 0)
+
+
+def test_a_server_that_serves_on_is_left_running() -> None:
+    handle = ServerHandle(VARIANTS["uvicorn-wsproto"])
+    try:
+        results = [handle.run(case_by_id(case_id)) for case_id in ("3.3", "3.1")]
+    finally:
+        handle.close()
+    assert [result.observation.cell for result in results] == ["500", "403"]
+    assert (handle.starts, handle.hangs) == (1, 0)
+
+
+def test_the_readiness_and_survival_checks_leave_nothing_in_a_framework_log() -> None:
+    """Channels logs a traceback for a path it has no route for: the checks use one it has."""
+    pytest.importorskip("channels")
+    handle = ServerHandle(VARIANTS["uvicorn-wsproto"])
+    try:
+        results = [handle.run(case_by_id("7.7")), handle.run(case_by_id("7.8"))]
+        server = handle._apps[FRAMEWORK_APPS["channels"].app].server
+        assert server is not None
+        log = server.log()
+    finally:
+        handle.close()
+    assert [result.observation.cell for result in results] == ["401 ok", "401 ok"]
+    assert "Traceback" not in log
+    assert "No route found" not in log
