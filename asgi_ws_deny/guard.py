@@ -52,10 +52,21 @@ application with the same ``receive`` and ``send``: one comparison, nothing else
    `Denied` when nothing else is in the group. Cancellation (a ``BaseException`` that is not an
    ``Exception``) is never caught.
 
-The guard never calls ``receive``: servers disagree about what it does after a denial (it
-returns at once on one, blocks on another, never returns on a third), so a denial must not wait
-for it. It never imports an event loop either; it only awaits the callables it is given, so it
-runs under asyncio and trio alike.
+The guard never calls ``receive`` for a denial of its own: servers disagree about what it does
+after a denial (it returns at once on one, blocks on another, never returns on a third), so a
+denial must not wait for it. It never imports an event loop either; it only awaits the callables
+it is given, so it runs under asyncio and trio alike.
+
+After a denial
+--------------
+For the same reason the application's ``receive`` is the guard's: once the handshake is DENIED
+(a denial the application sent through the guard, or the guard's own), every later call returns
+``{"type": "websocket.disconnect", "code": 1006, "reason": ""}`` at once, without asking the
+server, so no application stays running on a denied connection whatever the server does. 1006
+because the connection never opened and no close frame travelled (RFC 6455 section 7.1.5). A
+call already waiting on the server when the denial goes out is the server's to answer. While
+the connection is CONNECTING, OPEN or RESPONDING, and after the application's own close, the
+call is the server's own, handed back untouched.
 
 Browser-visible denials
 -----------------------
@@ -235,14 +246,23 @@ _AFTER_CLOSE = "the connection is closed (RFC 6455 section 5.5.1: nothing follow
 
 
 class _Tracker:
-    """Follows the handshake through the messages the application sends."""
+    """Follows the handshake through the messages the application sends, and ends what the
+    application receives once the connection is over for it (see "After a denial")."""
 
-    __slots__ = ("_scope", "_send", "state")
+    __slots__ = ("_receive", "_scope", "_send", "state")
 
-    def __init__(self, send: _deny.Send, scope: _deny.Scope) -> None:
+    def __init__(self, send: _deny.Send, scope: _deny.Scope, receive: _deny.Receive) -> None:
         self._send = send
         self._scope = scope  # asked about the extension only when a response starts
+        self._receive = receive
         self.state = _CONNECTING
+
+    def receive(self) -> Awaitable[Any]:
+        # As send: a plain function that hands back the server's own awaitable while the
+        # connection lives, so the admitted path pays one comparison.
+        if self.state is _DENIED:
+            return _disconnected(_DENIED_DISCONNECT)
+        return self._receive()
 
     def send(self, message: Any) -> Awaitable[None]:
         # A plain function that hands back the server's own awaitable: no coroutine of the
@@ -363,7 +383,7 @@ class WebSocketGuard:
         if scope["type"] != "websocket":
             await self.app(scope, receive, send)
             return
-        tracker = _Tracker(send, scope)
+        tracker = _Tracker(send, scope, receive)
         check = self.check
         if check is not None:
             refusal = await run_check(check, scope, self.error_denial)
@@ -371,7 +391,7 @@ class WebSocketGuard:
                 await self._refuse(scope, tracker, *refusal)
                 return
         try:
-            await self.app(scope, receive, tracker.send)
+            await self.app(scope, tracker.receive, tracker.send)
         except Exception as exc:
             denied = denied_in(exc)
             if denied is None:
@@ -457,6 +477,17 @@ class WebSocketGuard:
             _logger.debug(
                 "Denied raised in state %s on %r; nothing to send", state.name, scope.get("path")
             )
+
+
+# What the application receives after a denial: the connection never opened, so no close
+# frame travelled and no close code was received; RFC 6455 section 7.1.5 names that 1006
+# (abnormal closure), the code a browser reports for a refused handshake too.
+_DENIED_DISCONNECT: Mapping[str, Any] = {"type": "websocket.disconnect", "code": 1006, "reason": ""}
+
+
+async def _disconnected(message: Mapping[str, Any]) -> dict[str, Any]:
+    """``message`` at once (a fresh copy each call), without asking the server."""
+    return dict(message)
 
 
 async def _quietly(sending: Awaitable[None]) -> bool:
