@@ -34,6 +34,7 @@ from asgi_ws_deny._version import __version__
 from asgi_ws_deny.guard import (
     BrowserPolicy,
     CloseCodes,
+    ClosedByGuardError,
     HandshakeState,
     HandshakeStateError,
     WebSocketGuard,
@@ -47,6 +48,7 @@ from asgi_ws_deny.handshake import (
     Handshake,
     MultiMap,
 )
+from asgi_ws_deny.message_limits import MessageLimits
 
 __all__ = (
     "EXTENSION",
@@ -62,6 +64,7 @@ __all__ = (
     "Check",
     "CheckResult",
     "CloseCodes",
+    "ClosedByGuardError",
     "Denial",
     "DenialMessage",
     "DenialUnsupportedError",
@@ -74,6 +77,7 @@ __all__ = (
     "HeaderInput",
     "Headers",
     "InvalidDenialError",
+    "MessageLimits",
     "MultiMap",
     "Outcome",
     "Receive",

@@ -68,6 +68,11 @@ call already waiting on the server when the denial goes out is the server's to a
 the connection is CONNECTING, OPEN or RESPONDING, and after the application's own close, the
 call is the server's own, handed back untouched.
 
+With ``message_limits`` the guard's ``receive`` also counts what an open connection receives;
+on the first limit passed it sends ``websocket.close`` (1009 or 1008) itself, and the
+application gets ``websocket.disconnect`` with that code, now and at every later call, while
+its ``send`` raises `ClosedByGuardError` (an ``OSError``, as a server's after its client left).
+
 Browser-visible denials
 -----------------------
 A browser's script never sees a denial's status or body: a refused handshake reaches it as an
@@ -110,6 +115,7 @@ from asgi_ws_deny.handshake import (
     run_check,
     status_phrase,
 )
+from asgi_ws_deny.message_limits import MessageLimits, MessageMeter
 
 __all__ = (
     "MAX_CLOSE_REASON_BYTES",
@@ -117,10 +123,12 @@ __all__ = (
     "Check",
     "CheckResult",
     "CloseCodes",
+    "ClosedByGuardError",
     "Denied",
     "Handshake",
     "HandshakeState",
     "HandshakeStateError",
+    "MessageLimits",
     "MultiMap",
     "WebSocketGuard",
     "default_close_code",
@@ -187,6 +195,23 @@ class HandshakeState(enum.Enum):
     """Accepted, then closed by the application."""
 
 
+class ClosedByGuardError(OSError):
+    """The application sent on a connection the guard closed for it (a message limit).
+
+    To the application the connection ended as if the client had left, so ``send`` raises an
+    ``OSError``, as ASGI spec 2.4 asks of a server then; ``code`` and ``reason`` are those of
+    the guard's close, which ``receive`` reported too.
+    """
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"the guard closed the connection with {code} ({reason})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.code, self.reason))
+
+
 class HandshakeStateError(_deny.DenyError, RuntimeError):
     """The application sent a message that its handshake state does not allow.
 
@@ -249,20 +274,51 @@ class _Tracker:
     """Follows the handshake through the messages the application sends, and ends what the
     application receives once the connection is over for it (see "After a denial")."""
 
-    __slots__ = ("_receive", "_scope", "_send", "state")
+    __slots__ = ("_receive", "_scope", "_send", "farewell", "meter", "state")
 
-    def __init__(self, send: _deny.Send, scope: _deny.Scope, receive: _deny.Receive) -> None:
+    def __init__(
+        self,
+        send: _deny.Send,
+        scope: _deny.Scope,
+        receive: _deny.Receive,
+        meter: MessageMeter | None = None,
+    ) -> None:
         self._send = send
         self._scope = scope  # asked about the extension only when a response starts
         self._receive = receive
         self.state = _CONNECTING
+        self.meter = meter
+        #: The websocket.disconnect the application receives from now on, once the guard has
+        #: closed the open connection itself (a message limit); None while it has not.
+        self.farewell: dict[str, Any] | None = None
 
     def receive(self) -> Awaitable[Any]:
         # As send: a plain function that hands back the server's own awaitable while the
-        # connection lives, so the admitted path pays one comparison.
-        if self.state is _DENIED:
-            return _disconnected(_DENIED_DISCONNECT)
-        return self._receive()
+        # connection lives and no message limit is set: three comparisons.
+        if self.state is _DENIED or self.farewell is not None:
+            return _disconnected(self.farewell or _DENIED_DISCONNECT)
+        if self.meter is None:
+            return self._receive()
+        return self._metered()
+
+    async def _metered(self) -> Any:
+        message = await self._receive()
+        assert self.meter is not None
+        exceeded = self.meter.exceeded(message)
+        if exceeded is None or self.state is not _OPEN:
+            return message
+        code, reason = exceeded
+        _logger.info(
+            "WebSocket client on %r passed a message limit (%s); closing with %d",
+            self._scope.get("path"),
+            reason,
+            code,
+        )
+        close = {"type": _CLOSE, "code": code, "reason": reason}
+        self.farewell = {"type": "websocket.disconnect", "code": code, "reason": reason}
+        self.state = _CLOSED
+        await _quietly(self._send(close))
+        return dict(self.farewell)
 
     def send(self, message: Any) -> Awaitable[None]:
         # A plain function that hands back the server's own awaitable: no coroutine of the
@@ -295,7 +351,11 @@ class _Tracker:
         # are its own; the server checks those.
         _deny.Denial(message.get("status")).messages(self._scope)  # type: ignore[arg-type]
 
-    def _refusal(self, message: object) -> HandshakeStateError:
+    def _refusal(self, message: object) -> Exception:
+        if self.farewell is not None:
+            # The guard closed the connection, not the application: to the application it
+            # ended as if the client had left, and ASGI spec 2.4 has send raise OSError then.
+            return ClosedByGuardError(self.farewell["code"], self.farewell["reason"])
         kind = message.get("type") if isinstance(message, Mapping) else None
         state = self.state
         if state is _DENIED:
@@ -337,6 +397,10 @@ class WebSocketGuard:
     - ``close_codes`` maps an HTTP status to the close code used after accept: a mapping
       (statuses it lacks use ``4000 + status``) or a callable. A code that cannot be sent
       (RFC 6455 section 7.4) or a callable that raises gives 1008, logged.
+    - ``message_limits``: a `MessageLimits` the guard's ``receive`` counts each admitted
+      connection's messages against (size of one, messages and bytes per interval), closing
+      with 1009 or 1008 on the first one passed (`asgi_ws_deny.message_limits`). Off by
+      default, and then nothing is counted.
 
     ``http`` and ``lifespan`` scopes pass through untouched. Use it around any ASGI app, or as
     ``starlette_app.add_middleware(WebSocketGuard, check=...)``. Raises `InvalidDenialError`
@@ -353,6 +417,7 @@ class WebSocketGuard:
         no_handshake_denial: _deny.Denial | None = None,
         browser_policy: BrowserPolicy = "never",
         close_codes: CloseCodes | None = None,
+        message_limits: MessageLimits | None = None,
     ) -> None:
         if not callable(app):
             raise _deny.InvalidDenialError(f"app must be an ASGI callable, got {app!r}")
@@ -378,12 +443,18 @@ class WebSocketGuard:
         self.no_handshake_denial = _option_denial("no_handshake_denial", no_handshake_denial, 403)
         self.browser_policy: BrowserPolicy = browser_policy
         self._close_code = _close_code_function(close_codes)
+        if message_limits is not None and not isinstance(message_limits, MessageLimits):
+            raise _deny.InvalidDenialError(
+                f"message_limits must be a MessageLimits, got {type(message_limits).__name__}"
+            )
+        self.message_limits = message_limits
 
     async def __call__(self, scope: _deny.Scope, receive: _deny.Receive, send: _deny.Send) -> None:
         if scope["type"] != "websocket":
             await self.app(scope, receive, send)
             return
-        tracker = _Tracker(send, scope, receive)
+        limits = self.message_limits
+        tracker = _Tracker(send, scope, receive, None if limits is None else limits.meter())
         check = self.check
         if check is not None:
             refusal = await run_check(check, scope, self.error_denial)
