@@ -42,6 +42,7 @@ from asgi_ws_deny.guard import (
 )
 from asgi_ws_deny.handshake import (
     MAX_CLOSE_REASON_BYTES,
+    Admission,
     Check,
     CheckResult,
     Denied,
@@ -59,6 +60,7 @@ __all__ = (
     "MAX_HEADERS_BYTES",
     "MAX_HEADER_LINE_BYTES",
     "MAX_HEADER_NAME_BYTES",
+    "Admission",
     "Body",
     "BrowserPolicy",
     "Check",

@@ -9,9 +9,12 @@ application with the same ``receive`` and ``send``: one comparison, nothing else
 1. *Check.* When a ``check`` is configured it is called with a read-only `Handshake` before the
    application sees anything. ``None`` admits; a `Denial` (returned) or a `Denied` (raised)
    refuses, and the application is never called. Anything else fails closed: an exception, or a
-   return value that is neither ``None`` nor a `Denial` (``False`` and ``True`` included), is
-   logged and answered with ``error_denial`` (500 by default). The client never sees exception
-   text. A handshake is admitted only when the check returned ``None``.
+   return value that is neither ``None``, an `Admission` nor a `Denial` (``False`` and
+   ``True`` included), is logged and answered with ``error_denial`` (500 by default). The
+   client never sees exception text. A handshake is admitted only when the check returned
+   ``None`` or an `Admission`; the guard adds an admission's scope entries to the scope the
+   application gets, and calls its release once the connection has ended, however it ended
+   (the application returned or raised, was cancelled, or denied after all).
 
 2. *Track.* The application gets a ``send`` that follows the handshake through the states of
    `HandshakeState` and refuses an out-of-order message with `HandshakeStateError` before the
@@ -98,18 +101,20 @@ import contextlib
 import enum
 import logging
 import operator
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, Literal, get_args
 
 from asgi_ws_deny import _deny
 from asgi_ws_deny.handshake import (
     MAX_CLOSE_REASON_BYTES,
+    Admission,
     AllOf,
     Check,
     CheckResult,
     Denied,
     Handshake,
     MultiMap,
+    admit,
     close_reason,
     denied_in,
     run_check,
@@ -119,6 +124,7 @@ from asgi_ws_deny.message_limits import MessageLimits, MessageMeter
 
 __all__ = (
     "MAX_CLOSE_REASON_BYTES",
+    "Admission",
     "BrowserPolicy",
     "Check",
     "CheckResult",
@@ -457,10 +463,17 @@ class WebSocketGuard:
         tracker = _Tracker(send, scope, receive, None if limits is None else limits.meter())
         check = self.check
         if check is not None:
-            refusal = await run_check(check, scope, self.error_denial)
-            if refusal is not None:
-                await self._refuse(scope, tracker, *refusal)
+            verdict = await admit(check, scope, self.error_denial)
+            if isinstance(verdict, tuple):
+                await self._refuse(scope, tracker, *verdict)
                 return
+            if verdict is not None:
+                await _serve_admitted(verdict, scope, self._serve(scope, tracker))
+                return
+        await self._serve(scope, tracker)
+
+    async def _serve(self, scope: _deny.Scope, tracker: _Tracker) -> None:
+        """Run the application on an admitted handshake and finish what it left undone."""
         try:
             await self.app(scope, tracker.receive, tracker.send)
         except Exception as exc:
@@ -559,6 +572,22 @@ _DENIED_DISCONNECT: Mapping[str, Any] = {"type": "websocket.disconnect", "code":
 async def _disconnected(message: Mapping[str, Any]) -> dict[str, Any]:
     """``message`` at once (a fresh copy each call), without asking the server."""
     return dict(message)
+
+
+async def _serve_admitted(
+    admission: Admission, scope: _deny.Scope, serving: Coroutine[Any, Any, None]
+) -> None:
+    """Serve a handshake a check admitted with effects: its scope entries first, its release
+    once the connection has ended, however it ended (cancellation included)."""
+    try:
+        scope.update(admission.scope)  # type: ignore[attr-defined]
+        await serving
+    finally:
+        serving.close()  # never started if the scope could not take the entries
+        try:
+            await admission.end()
+        except Exception:
+            _logger.exception("A check's release raised on %r", scope.get("path"))
 
 
 async def _quietly(sending: Awaitable[None]) -> bool:
