@@ -323,7 +323,17 @@ class _Tracker:
         close = {"type": _CLOSE, "code": code, "reason": reason}
         self.farewell = {"type": "websocket.disconnect", "code": code, "reason": reason}
         self.state = _CLOSED
-        await _quietly(self._send(close))
+        try:
+            await _quietly(self._send(close))
+        except Exception:
+            # The guard's own close, not the application's: a server that refuses it (daphne
+            # 4.2 sends only 1000 and 3000-4999) must not end the application with its error.
+            _logger.exception(
+                "The server refused the guard's close with %d on %r; choose close codes it "
+                "sends (MessageLimits size_code, rate_code)",
+                code,
+                self._scope.get("path"),
+            )
         return dict(self.farewell)
 
     def send(self, message: Any) -> Awaitable[None]:

@@ -16,6 +16,8 @@ the message, and at every later ``receive()``; a later ``send`` raises `ClosedBy
 - Messages per interval (``max_messages``): close 1008, policy violation.
 - Bytes per interval (``max_bytes``): close 1008.
 
+(``size_code`` and ``rate_code`` replace the two codes, for servers that refuse to send them.)
+
 The intervals are fixed windows of ``interval`` seconds per connection. The first message opens
 one; a message that passes a count after its window has ended opens the next, counted alone. A
 connection is closed only when more than ``max_messages`` messages (or ``max_bytes`` bytes)
@@ -46,6 +48,8 @@ MESSAGE_TOO_BIG = 1009
 POLICY_VIOLATION = 1008
 
 _RECEIVE = "websocket.receive"
+# RFC 6455 section 7.4: the codes a close frame may carry.
+_SENDABLE = frozenset((1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)))
 # The clock of the intervals (a test replaces it).
 _clock = time.monotonic
 
@@ -72,12 +76,16 @@ class MessageLimits:
     - ``max_messages``: the most messages per ``interval``; one more closes with 1008.
     - ``max_bytes``: the most bytes per ``interval``; more closes with 1008.
     - ``interval``: the window of the two rates, in seconds.
+    - ``size_code`` and ``rate_code``: the close codes, 1009 and 1008 by default (RFC 6455
+      section 7.4.1). daphne 4.2 sends only 1000 and 3000-4999 (its close raises otherwise,
+      and its client then gets 1011): there, use 4009 and 4008, say.
 
     Each limit is off while ``None``. Raises `InvalidDenialError` for a limit that is not a
-    positive int, an interval that is not a positive number, or no limit at all.
+    positive int, an interval that is not a positive number, no limit at all, or a close code
+    that a close frame cannot carry (1000-1003, 1007-1014 and 3000-4999 can).
     """
 
-    __slots__ = ("interval", "max_bytes", "max_messages", "max_size")
+    __slots__ = ("interval", "max_bytes", "max_messages", "max_size", "rate_code", "size_code")
 
     def __init__(
         self,
@@ -86,11 +94,21 @@ class MessageLimits:
         max_messages: int | None = None,
         max_bytes: int | None = None,
         interval: float = 1.0,
+        size_code: int = MESSAGE_TOO_BIG,
+        rate_code: int = POLICY_VIOLATION,
     ) -> None:
         self.max_size: int | None = _limit("max_size", max_size)
         self.max_messages: int | None = _limit("max_messages", max_messages)
         self.max_bytes: int | None = _limit("max_bytes", max_bytes)
         self.interval: float = float(_limit("interval", interval, whole=False))
+        for name, code in (("size_code", size_code), ("rate_code", rate_code)):
+            if isinstance(code, bool) or not isinstance(code, int) or code not in _SENDABLE:
+                raise _deny.InvalidDenialError(
+                    f"{name} must be a close code a close frame can carry (RFC 6455 section "
+                    f"7.4): 1000-1003, 1007-1014 or 3000-4999, got {code!r}"
+                )
+        self.size_code = int(size_code)
+        self.rate_code = int(rate_code)
         if max_size is None and max_messages is None and max_bytes is None:
             raise _deny.InvalidDenialError(
                 "MessageLimits needs max_size, max_messages or max_bytes; "
@@ -107,7 +125,10 @@ class MessageLimits:
             for name in ("max_size", "max_messages", "max_bytes")
             if getattr(self, name) is not None
         ]
-        return f"{type(self).__name__}({', '.join(options)}, interval={self.interval!r})"
+        codes = ""
+        if (self.size_code, self.rate_code) != (MESSAGE_TOO_BIG, POLICY_VIOLATION):
+            codes = f", size_code={self.size_code}, rate_code={self.rate_code}"
+        return f"{type(self).__name__}({', '.join(options)}, interval={self.interval!r}{codes})"
 
 
 class MessageMeter:
@@ -120,11 +141,15 @@ class MessageMeter:
         "_max_messages",
         "_max_size",
         "_messages",
+        "_rate_code",
+        "_size_code",
         "_window_end",
     )
 
     def __init__(self, limits: MessageLimits) -> None:
         self._max_size = limits.max_size
+        self._size_code = limits.size_code
+        self._rate_code = limits.rate_code
         # An absent rate is one that is never passed: the count below needs no branch for it.
         self._max_messages: float = math.inf if limits.max_messages is None else limits.max_messages
         self._max_bytes: float = math.inf if limits.max_bytes is None else limits.max_bytes
@@ -146,7 +171,7 @@ class MessageMeter:
             # An ASCII str is its own UTF-8 encoding; CPython knows this without a scan.
             size = len(text) if text.isascii() else len(text.encode("utf-8"))
         if self._max_size is not None and size > self._max_size:
-            return MESSAGE_TOO_BIG, "message too big"
+            return self._size_code, "message too big"
         if self._window_end is None:
             self._window_end = _clock() + self._interval
         self._messages += 1
@@ -169,5 +194,5 @@ class MessageMeter:
             if size <= self._max_bytes:
                 return None
         if self._messages > self._max_messages:
-            return POLICY_VIOLATION, "too many messages"
-        return POLICY_VIOLATION, "too much data"
+            return self._rate_code, "too many messages"
+        return self._rate_code, "too much data"

@@ -300,3 +300,52 @@ async def test_the_example_echoes_within_its_limits_and_closes_past_them() -> No
     assert (too_big.data, too_big.close_code) == (("a",), 1009)
     flood = await handshake(app, "/ws", messages=["x"] * 25)
     assert (flood.data, flood.close_code) == (("x",) * 20, 1008)
+
+
+# --- Close codes ----------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_the_close_codes_can_be_chosen() -> None:
+    limits = MessageLimits(max_size=1, max_messages=1, size_code=4009, rate_code=4008)
+    app, server, _ = await run(limits, data(b"12"))
+    assert app.received == [disconnect(4009, "message too big")]
+    assert server.messages[-1] == {
+        "type": "websocket.close",
+        "code": 4009,
+        "reason": "message too big",
+    }
+    assert repr(limits) == (
+        "MessageLimits(max_size=1, max_messages=1, interval=1.0, size_code=4009, rate_code=4008)"
+    )
+    app, server, _ = await run(limits, data(b"1"), data(b"1"))
+    assert app.received[-1] == disconnect(4008, "too many messages")
+
+
+@pytest.mark.parametrize("code", [1004, 1005, 1006, 1015, 2000, 999, 5000, True, "1009"])
+def test_a_close_code_that_cannot_be_sent_is_refused(code: Any) -> None:
+    with pytest.raises(InvalidDenialError, match="close code"):
+        MessageLimits(max_size=1, size_code=code)
+    with pytest.raises(InvalidDenialError, match="close code"):
+        MessageLimits(max_size=1, rate_code=code)
+
+
+@pytest.mark.anyio
+async def test_a_server_that_refuses_the_guards_close_still_ends_the_app(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """daphne 4.2 raises a bare Exception for a close code outside 1000 and 3000-4999."""
+
+    class Refusing(Recorder):
+        async def __call__(self, message: Any) -> None:
+            if message["type"] == "websocket.close":
+                raise Exception("invalid close code 1009 (must be 1000 or from [3000, 4999])")
+            await super().__call__(message)
+
+    app, script = Echo(probe=True), Script(data(b"too big"))
+    limits = MessageLimits(max_size=1)
+    with caplog.at_level(logging.ERROR, logger="asgi_ws_deny"):
+        await WebSocketGuard(app, message_limits=limits)(websocket_scope(), script, Refusing())
+    assert app.received == [disconnect(1009, "message too big")]
+    assert isinstance(app.send_error, ClosedByGuardError)
+    assert ["refused the guard's close" in r.getMessage() for r in caplog.records] == [True]
