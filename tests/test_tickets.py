@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import Depends, FastAPI, WebSocket
 
 from asgi_ws_deny import WebSocketGuard
 from asgi_ws_deny import tickets as tickets_module
 from asgi_ws_deny.checks import InvalidCheckError
+from asgi_ws_deny.contrib.starlette import add_exception_handlers, check_handshake
 from asgi_ws_deny.testing import HandshakeResult, handshake
 from asgi_ws_deny.tickets import SUBJECT_KEY, Ticket, TicketCheck, Tickets
 from tests.checks_support import RedisServer, redis_server
@@ -301,3 +303,27 @@ async def test_the_example_issues_to_signed_in_users_and_admits_once() -> None:
     assert (admitted.accepted, admitted.subprotocol) == (True, "chat")
     assert admitted.data == ("hello alice",)
     assert (await connect(ticket, "https://app.example")).status == 401
+
+
+def fastapi_app(tickets: Tickets) -> FastAPI:
+    app = FastAPI()
+    add_exception_handlers(app)
+
+    @app.websocket("/ws", dependencies=[Depends(check_handshake(TicketCheck(tickets)))])
+    async def chat(websocket: WebSocket) -> None:
+        await websocket.accept(subprotocol="chat")
+        await websocket.send_text(f"hi {websocket.scope[SUBJECT_KEY]}")
+        await websocket.close()
+
+    return app
+
+
+@pytest.mark.anyio
+async def test_a_fastapi_dependency_hands_the_subject_to_the_endpoint() -> None:
+    """Outside the guard (`check_handshake`), the admission's scope entries still arrive."""
+    tickets = Tickets()
+    app = fastapi_app(tickets)
+    ticket = tickets.issue("frank")
+    offered = ["chat", f"ticket.{ticket}"]
+    assert (await handshake(app, "/ws", subprotocols=offered)).data == ("hi frank",)
+    assert (await handshake(app, "/ws", subprotocols=offered)).status == 401
