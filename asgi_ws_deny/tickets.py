@@ -80,7 +80,11 @@ def _well_formed(ticket: str) -> bool:
 
 
 class _MemoryStore:
-    """Tickets in this process: a dict under a lock, expired entries dropped as issues come."""
+    """Tickets in this process: a dict under a lock, expired entries dropped as issues come.
+
+    One store has one ttl, so the dict's insertion order is the order of expiry: the expired
+    entries are the oldest, and a sweep stops at the first live one.
+    """
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[float, str]] = {}
@@ -89,10 +93,13 @@ class _MemoryStore:
     def put(self, key: str, value: str, ttl: int) -> None:
         now = _clock()
         with self._lock:
-            expired = [k for k, (deadline, _) in self._entries.items() if deadline <= now]
-            for stale in expired:
-                del self._entries[stale]
-            self._entries[key] = (now + ttl, value)
+            entries = self._entries
+            while entries:
+                oldest = next(iter(entries))
+                if entries[oldest][0] > now:
+                    break
+                del entries[oldest]
+            entries[key] = (now + ttl, value)
 
     def take(self, key: str) -> str | None:
         with self._lock:

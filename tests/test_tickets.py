@@ -117,6 +117,20 @@ def test_an_expired_ticket_is_refused_in_memory(monkeypatch: pytest.MonkeyPatch)
     assert tickets.redeem(later) is None
 
 
+def test_memory_drops_expired_tickets_as_new_ones_come(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    monkeypatch.setattr(tickets_module, "_clock", lambda: now[0])
+    tickets = Tickets(ttl=10)
+    old = [tickets.issue("a") for _ in range(3)]
+    now[0] = 5.0
+    live = tickets.issue("b")
+    now[0] = 10.0  # the first three have expired, the fourth has not
+    tickets.issue("c")
+    assert len(tickets._store._entries) == 2  # type: ignore[union-attr]
+    assert [tickets.redeem(ticket) for ticket in old] == [None] * 3
+    assert tickets.redeem(live) == Ticket("b", None)
+
+
 def test_redis_keeps_each_ticket_for_its_ttl_under_its_digest(redis: RedisServer) -> None:
     import redis as redis_py
 
