@@ -280,7 +280,7 @@ class _Tracker:
     """Follows the handshake through the messages the application sends, and ends what the
     application receives once the connection is over for it (see "After a denial")."""
 
-    __slots__ = ("_receive", "_scope", "_send", "farewell", "meter", "state")
+    __slots__ = ("_receive", "_scope", "_send", "farewell", "meter", "receive", "state")
 
     def __init__(
         self,
@@ -297,14 +297,22 @@ class _Tracker:
         #: The websocket.disconnect the application receives from now on, once the guard has
         #: closed the open connection itself (a message limit); None while it has not.
         self.farewell: dict[str, Any] | None = None
+        #: The application's receive, chosen once: only a metered connection can be closed by
+        #: the guard, so only its receive looks for that.
+        self.receive: Callable[[], Awaitable[Any]] = (
+            self._plain_receive if meter is None else self._metered_receive
+        )
 
-    def receive(self) -> Awaitable[Any]:
+    def _plain_receive(self) -> Awaitable[Any]:
         # As send: a plain function that hands back the server's own awaitable while the
-        # connection lives and no message limit is set: three comparisons.
+        # connection lives: one comparison.
+        if self.state is _DENIED:
+            return _disconnected(_DENIED_DISCONNECT)
+        return self._receive()
+
+    def _metered_receive(self) -> Awaitable[Any]:
         if self.state is _DENIED or self.farewell is not None:
             return _disconnected(self.farewell or _DENIED_DISCONNECT)
-        if self.meter is None:
-            return self._receive()
         return self._metered()
 
     async def _metered(self) -> Any:
