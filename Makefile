@@ -61,7 +61,7 @@ OTHER_PYTHONS := 3.10 3.11 3.13
 UNIT_TESTS := tests/test_core_deny.py tests/test_core_denial_send.py tests/test_core_messages.py tests/test_core_properties.py \
 	tests/test_core_validation.py tests/test_injection.py tests/test_robustness.py \
 	tests/test_guard.py tests/test_guard_state.py tests/test_guard_properties.py \
-	tests/test_denied.py tests/test_checks.py tests/test_origin.py tests/test_ratelimit.py \
+	tests/test_denied.py tests/test_checks.py tests/test_origin.py tests/test_ratelimit.py tests/test_admission.py \
 	tests/test_testing.py tests/test_package.py tests/test_vendor.py
 UNIT_EXTRAS := pytest hypothesis trio asgiref h11 idna
 

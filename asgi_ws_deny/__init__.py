@@ -35,6 +35,7 @@ from asgi_ws_deny._version import __version__
 from asgi_ws_deny.guard import (
     BrowserPolicy,
     CloseCodes,
+    ClosedByGuardError,
     HandshakeState,
     HandshakeStateError,
     WebSocketGuard,
@@ -42,12 +43,14 @@ from asgi_ws_deny.guard import (
 )
 from asgi_ws_deny.handshake import (
     MAX_CLOSE_REASON_BYTES,
+    Admission,
     Check,
     CheckResult,
     Denied,
     Handshake,
     MultiMap,
 )
+from asgi_ws_deny.message_limits import MessageLimits
 
 __all__ = (
     "EXTENSION",
@@ -58,11 +61,13 @@ __all__ = (
     "MAX_HEADERS_BYTES",
     "MAX_HEADER_LINE_BYTES",
     "MAX_HEADER_NAME_BYTES",
+    "Admission",
     "Body",
     "BrowserPolicy",
     "Check",
     "CheckResult",
     "CloseCodes",
+    "ClosedByGuardError",
     "Denial",
     "DenialMessage",
     "DenialSend",
@@ -76,6 +81,7 @@ __all__ = (
     "HeaderInput",
     "Headers",
     "InvalidDenialError",
+    "MessageLimits",
     "MultiMap",
     "Outcome",
     "Receive",

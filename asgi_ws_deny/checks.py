@@ -1,4 +1,5 @@
-"""Ready-made handshake checks for `WebSocketGuard`: origin, bearer token, rate limit, subprotocol.
+"""Ready-made handshake checks for `WebSocketGuard`: origin, bearer token, rate limit,
+subprotocol, concurrent connections.
 
 Theory of operation
 -------------------
@@ -15,7 +16,10 @@ at construction, to refuse. What each one refuses, and how (every body is compac
   ``{"error":"invalid_request"}`` for a malformed or ambiguous token;
 - `RateLimitCheck`: 429, ``retry-after`` in whole seconds (at least 1),
   ``{"error":"rate_limited","retry_after":n}``;
-- `SubprotocolCheck`: 400, ``{"error":"unsupported_subprotocol","supported":[...]}``.
+- `SubprotocolCheck`: 400, ``{"error":"unsupported_subprotocol","supported":[...]}``;
+- `ConnectionLimit`: 429 for a key at its cap (``{"error":"too_many_connections",...}``), 503
+  at the total cap (``{"error":"at_capacity",...}``), both with ``retry-after``. It admits with
+  an `Admission` whose release gives its lease back when the connection ends.
 
 `AllOf` composes checks: they run in order (`OriginCheck` first, whatever the order given),
 the first refusal wins and the rest do not run, an exception propagates so that the guard fails
@@ -27,7 +31,9 @@ Nothing here imports an event loop. `RateLimitCheck` imports the ``limits`` and 
 packages (the ``ratelimit`` extra) when it is constructed, never when this module is imported
 (``limits`` itself imports asyncio, which is harmless under trio; ``anyio`` runs its storage
 calls in a worker thread under either loop), and `OriginCheck` imports ``idna`` only for an
-allowed origin written with a non-ASCII host.
+allowed origin written with a non-ASCII host. `ConnectionLimit` imports ``redis`` only for a
+Redis URI; its leases live in ``asgi_ws_deny/_leases.py``, refreshed by a thread of their own,
+never by a task of an event loop.
 
 Origins
 -------
@@ -50,13 +56,15 @@ import ipaddress
 import logging
 import math
 import re
+import secrets
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
-from asgi_ws_deny import _deny
+from asgi_ws_deny import _deny, _leases
 from asgi_ws_deny.handshake import (
+    Admission,
     AllOf,
     CheckError,
     CheckResult,
@@ -77,6 +85,7 @@ __all__ = (
     "STORAGE_SOCKET_TIMEOUT",
     "AllOf",
     "CheckError",
+    "ConnectionLimit",
     "InvalidCheckError",
     "KeyFunction",
     "MissingOrigin",
@@ -1260,3 +1269,155 @@ class SubprotocolCheck:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(map(repr, self.supported))})"
+
+
+# --- Concurrent connections -------------------------------------------------------------------
+
+
+class ConnectionLimit:
+    """Cap the connections open at once, per client key and in total; refuse with 429 or 503.
+
+    ``ConnectionLimit(max_connections, *, key=client_host, max_total=None, storage="memory://",
+    ttl=30, namespace="connections", retry_after=5)``
+
+    - ``max_connections``: the most connections one key may hold open at once (1: one session
+      per user); ``None`` for no cap per key (then ``max_total`` is needed).
+    - ``key(handshake)``: whose connections a handshake counts among: `client_host` by default,
+      or any function of the handshake (a user id, ...). ``None`` exempts the handshake.
+    - ``max_total``: the most connections open at once in all, every key together.
+    - ``storage``: ``"memory://"`` counts this process's connections (one server worker); a
+      Redis URI (``"redis://127.0.0.1:6379/0"``, the ``ratelimit`` extra) counts those of every
+      worker and host. Redis calls are sync, one round trip each at the handshake and at its end
+      (about 0.1 ms on loopback), as `RateLimitCheck`'s, so they run under asyncio and trio.
+    - ``ttl`` (seconds, Redis only): how long a lease outlives a process that stopped refreshing
+      it. A timer thread refreshes this process's leases every ``ttl / 3`` seconds, never per
+      message, so a killed worker's connections are free again within ``ttl``.
+    - ``namespace``: keeps separate limits on one Redis apart. ``retry_after``: the seconds the
+      refusals' ``retry-after`` header advises (no one can know when a connection will end).
+
+    A handshake is admitted when both caps have room: the check takes a *lease* atomically
+    (a Lua script on Redis) and admits with an `Admission` whose release gives it back when the
+    connection ends, however it ends: a close, a disconnect, an application error, a
+    cancellation, or a denial after all (by a later check of an `AllOf`, or by the
+    application). So put it last among checks. It needs `WebSocketGuard`, which calls that
+    release; a framework dependency that cannot call it fails closed (`run_check`).
+
+    Refused: a key at its cap with 429, ``{"error":"too_many_connections","retry_after":n}``;
+    the total at its cap with 503, ``{"error":"at_capacity","retry_after":n}``; both with
+    ``retry-after: n``. A storage that fails raises, and the guard fails closed with 500.
+    Raises `InvalidCheckError` for a bad option and ``ImportError`` for a Redis URI without
+    ``redis``.
+    """
+
+    __slots__ = (
+        "_at_capacity",
+        "_leases",
+        "_too_many",
+        "key",
+        "max_connections",
+        "max_total",
+        "namespace",
+        "retry_after",
+        "ttl",
+    )
+
+    def __init__(
+        self,
+        max_connections: int | None,
+        *,
+        key: KeyFunction = client_host,
+        max_total: int | None = None,
+        storage: str = "memory://",
+        ttl: float = 30,
+        namespace: str = "connections",
+        retry_after: int = 5,
+    ) -> None:
+        for name, value in (("max_connections", max_connections), ("max_total", max_total)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise InvalidCheckError(
+                    f"{name} must be None or an int of 1 or more, got {value!r}"
+                )
+        if max_connections is None and max_total is None:
+            raise InvalidCheckError("ConnectionLimit needs max_connections, max_total or both")
+        if not callable(key):
+            raise InvalidCheckError(f"key must be callable, got {type(key).__name__}")
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl < math.inf:
+            raise InvalidCheckError(f"ttl must be a positive number of seconds, got {ttl!r}")
+        if isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 1:
+            raise InvalidCheckError(f"retry_after must be an int of 1 or more, got {retry_after!r}")
+        if not isinstance(namespace, str) or not namespace:
+            raise InvalidCheckError(f"namespace must be a non-empty str, got {namespace!r}")
+        self.max_connections = max_connections
+        self.max_total = max_total
+        self.key = key
+        self.ttl = float(ttl)
+        self.namespace = namespace
+        self.retry_after = retry_after
+        self._leases: _leases.MemoryLeases | _leases.RedisLeases
+        if storage == "memory://":
+            self._leases = _leases.MemoryLeases()
+        elif isinstance(storage, str) and storage.startswith(("redis://", "rediss://", "unix://")):
+            self._leases = _leases.RedisLeases(_redis_client(storage), namespace, self.ttl)
+        else:
+            shown = _without_password(storage) if isinstance(storage, str) else storage
+            raise InvalidCheckError(
+                "storage must be 'memory://' or a redis://, rediss:// or unix:// URI, "
+                f"got {shown!r}"
+            )
+        retry = [("retry-after", str(retry_after))]
+        self._too_many = _json_denial(
+            429, {"error": "too_many_connections", "retry_after": retry_after}, retry
+        )
+        self._at_capacity = _json_denial(
+            503, {"error": "at_capacity", "retry_after": retry_after}, retry
+        )
+
+    def __call__(self, handshake: Handshake) -> CheckResult:
+        key = self.key(handshake)
+        if key is None:
+            return None
+        if not isinstance(key, str):
+            raise TypeError(f"the key function returned {type(key).__name__}, not str or None")
+        lease = secrets.token_hex(16)
+        taken = self._leases.take(key, lease, self.max_connections, self.max_total)
+        if taken == _leases.KEY_FULL:
+            _logger.debug(
+                "WebSocket handshake over its connection cap refused on %r", handshake.path
+            )
+            return self._too_many
+        if taken == _leases.TOTAL_FULL:
+            _logger.debug("WebSocket handshake over the total cap refused on %r", handshake.path)
+            return self._at_capacity
+        leases = self._leases
+
+        def release() -> None:
+            leases.give_back(key, lease)
+
+        return Admission(release=release)
+
+    def open_connections(self, key: str | None = None) -> int:
+        """The leases held now for ``key``, or in total for ``None`` (every process's, with
+        Redis)."""
+        return self._leases.count(key)
+
+    def __repr__(self) -> str:
+        store = "memory" if isinstance(self._leases, _leases.MemoryLeases) else "redis"
+        return (
+            f"{type(self).__name__}({self.max_connections!r}, max_total={self.max_total!r}, "
+            f"storage={store}, namespace={self.namespace!r})"
+        )
+
+
+def _redis_client(uri: str) -> Any:
+    try:
+        import redis
+    except ImportError as exc:
+        raise ImportError(
+            f"a Redis store needs the redis package: pip install 'asgi-ws-deny[ratelimit]' ({exc})"
+        ) from exc
+    try:
+        return redis.Redis.from_url(uri, socket_timeout=5, socket_connect_timeout=5)
+    except ValueError as exc:
+        raise InvalidCheckError(f"storage: {exc}".replace(uri, _without_password(uri))) from None

@@ -9,9 +9,12 @@ application with the same ``receive`` and ``send``: one comparison, nothing else
 1. *Check.* When a ``check`` is configured it is called with a read-only `Handshake` before the
    application sees anything. ``None`` admits; a `Denial` (returned) or a `Denied` (raised)
    refuses, and the application is never called. Anything else fails closed: an exception, or a
-   return value that is neither ``None`` nor a `Denial` (``False`` and ``True`` included), is
-   logged and answered with ``error_denial`` (500 by default). The client never sees exception
-   text. A handshake is admitted only when the check returned ``None``.
+   return value that is neither ``None``, an `Admission` nor a `Denial` (``False`` and
+   ``True`` included), is logged and answered with ``error_denial`` (500 by default). The
+   client never sees exception text. A handshake is admitted only when the check returned
+   ``None`` or an `Admission`; the guard adds an admission's scope entries to the scope the
+   application gets, and calls its release once the connection has ended, however it ended
+   (the application returned or raised, was cancelled, or denied after all).
 
 2. *Track.* The application gets a ``send`` that follows the handshake through the states of
    `HandshakeState` and refuses an out-of-order message with `HandshakeStateError` before the
@@ -58,10 +61,26 @@ application with the same ``receive`` and ``send``: one comparison, nothing else
    what follows: daphne answers nothing and leaves the connection open. Bound a slow check
    with ``check_timeout`` instead, which answers 503.
 
-The guard never calls ``receive``: servers disagree about what it does after a denial (it
-returns at once on one, blocks on another, never returns on a third), so a denial must not wait
-for it. It never imports an event loop either; it only awaits the callables it is given, so it
-runs under asyncio and trio alike.
+The guard never calls ``receive`` for a denial of its own: servers disagree about what it does
+after a denial (it returns at once on one, blocks on another, never returns on a third), so a
+denial must not wait for it. It never imports an event loop either; it only awaits the callables
+it is given, so it runs under asyncio and trio alike.
+
+After a denial
+--------------
+For the same reason the application's ``receive`` is the guard's: once the handshake is DENIED
+(a denial the application sent through the guard, or the guard's own), every later call returns
+``{"type": "websocket.disconnect", "code": 1006, "reason": ""}`` at once, without asking the
+server, so no application stays running on a denied connection whatever the server does. 1006
+because the connection never opened and no close frame travelled (RFC 6455 section 7.1.5). A
+call already waiting on the server when the denial goes out is the server's to answer. While
+the connection is CONNECTING, OPEN or RESPONDING, and after the application's own close, the
+call is the server's own, handed back untouched.
+
+With ``message_limits`` the guard's ``receive`` also counts what an open connection receives;
+on the first limit passed it sends ``websocket.close`` (1009 or 1008) itself, and the
+application gets ``websocket.disconnect`` with that code, now and at every later call, while
+its ``send`` raises `ClosedByGuardError` (an ``OSError``, as a server's after its client left).
 
 Browser-visible denials
 -----------------------
@@ -93,35 +112,41 @@ import logging
 import math
 import operator
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, Literal, get_args
 
 from asgi_ws_deny import _deny
 from asgi_ws_deny.handshake import (
     MAX_CLOSE_REASON_BYTES,
+    Admission,
     AllOf,
     Check,
     CheckResult,
     Denied,
     Handshake,
     MultiMap,
+    admit,
     check_name,
     close_reason,
     denied_in,
     run_check,
     status_phrase,
 )
+from asgi_ws_deny.message_limits import MessageLimits, MessageMeter
 
 __all__ = (
     "MAX_CLOSE_REASON_BYTES",
+    "Admission",
     "BrowserPolicy",
     "Check",
     "CheckResult",
     "CloseCodes",
+    "ClosedByGuardError",
     "Denied",
     "Handshake",
     "HandshakeState",
     "HandshakeStateError",
+    "MessageLimits",
     "MultiMap",
     "WebSocketGuard",
     "default_close_code",
@@ -188,6 +213,23 @@ class HandshakeState(enum.Enum):
     """Accepted, then closed by the application."""
 
 
+class ClosedByGuardError(OSError):
+    """The application sent on a connection the guard closed for it (a message limit).
+
+    To the application the connection ended as if the client had left, so ``send`` raises an
+    ``OSError``, as ASGI spec 2.4 asks of a server then; ``code`` and ``reason`` are those of
+    the guard's close, which ``receive`` reported too.
+    """
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"the guard closed the connection with {code} ({reason})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.code, self.reason))
+
+
 class HandshakeStateError(_deny.DenyError, RuntimeError):
     """The application sent a message that its handshake state does not allow.
 
@@ -247,14 +289,72 @@ _AFTER_CLOSE = "the connection is closed (RFC 6455 section 5.5.1: nothing follow
 
 
 class _Tracker:
-    """Follows the handshake through the messages the application sends."""
+    """Follows the handshake through the messages the application sends, and ends what the
+    application receives once the connection is over for it (see "After a denial")."""
 
-    __slots__ = ("_scope", "_send", "state")
+    __slots__ = ("_receive", "_scope", "_send", "farewell", "meter", "receive", "state")
 
-    def __init__(self, send: _deny.Send, scope: _deny.Scope) -> None:
+    def __init__(
+        self,
+        send: _deny.Send,
+        scope: _deny.Scope,
+        receive: _deny.Receive,
+        meter: MessageMeter | None = None,
+    ) -> None:
         self._send = send
         self._scope = scope  # asked about the extension only when a response starts
+        self._receive = receive
         self.state = _CONNECTING
+        self.meter = meter
+        #: The websocket.disconnect the application receives from now on, once the guard has
+        #: closed the open connection itself (a message limit); None while it has not.
+        self.farewell: dict[str, Any] | None = None
+        #: The application's receive, chosen once: only a metered connection can be closed by
+        #: the guard, so only its receive looks for that.
+        self.receive: Callable[[], Awaitable[Any]] = (
+            self._plain_receive if meter is None else self._metered_receive
+        )
+
+    def _plain_receive(self) -> Awaitable[Any]:
+        # As send: a plain function that hands back the server's own awaitable while the
+        # connection lives: one comparison.
+        if self.state is _DENIED:
+            return _disconnected(_DENIED_DISCONNECT)
+        return self._receive()
+
+    def _metered_receive(self) -> Awaitable[Any]:
+        if self.state is _DENIED or self.farewell is not None:
+            return _disconnected(self.farewell or _DENIED_DISCONNECT)
+        return self._metered()
+
+    async def _metered(self) -> Any:
+        message = await self._receive()
+        assert self.meter is not None
+        exceeded = self.meter.exceeded(message)
+        if exceeded is None or self.state is not _OPEN:
+            return message
+        code, reason = exceeded
+        _logger.info(
+            "WebSocket client on %r passed a message limit (%s); closing with %d",
+            self._scope.get("path"),
+            reason,
+            code,
+        )
+        close = {"type": _CLOSE, "code": code, "reason": reason}
+        self.farewell = {"type": "websocket.disconnect", "code": code, "reason": reason}
+        self.state = _CLOSED
+        try:
+            await _quietly(self._send(close))
+        except Exception:
+            # The guard's own close, not the application's: a server that refuses it (daphne
+            # 4.2 sends only 1000 and 3000-4999) must not end the application with its error.
+            _logger.exception(
+                "The server refused the guard's close with %d on %r; choose close codes it "
+                "sends (MessageLimits size_code, rate_code)",
+                code,
+                self._scope.get("path"),
+            )
+        return dict(self.farewell)
 
     def send(self, message: Any) -> Awaitable[None]:
         # A plain function that hands back the server's own awaitable: no coroutine of the
@@ -287,7 +387,11 @@ class _Tracker:
         # are its own; the server checks those.
         _deny.Denial(message.get("status")).messages(self._scope)  # type: ignore[arg-type]
 
-    def _refusal(self, message: object) -> HandshakeStateError:
+    def _refusal(self, message: object) -> Exception:
+        if self.farewell is not None:
+            # The guard closed the connection, not the application: to the application it
+            # ended as if the client had left, and ASGI spec 2.4 has send raise OSError then.
+            return ClosedByGuardError(self.farewell["code"], self.farewell["reason"])
         kind = message.get("type") if isinstance(message, Mapping) else None
         state = self.state
         if state is _DENIED:
@@ -334,6 +438,10 @@ class WebSocketGuard:
       the deadline is cancelled, logged, and answered 503 with ``retry-after``. It needs the
       ``anyio`` package (imported only when the option is set), which cancels under asyncio
       and trio alike; a sync check that blocks the event loop cannot be interrupted.
+    - ``message_limits``: a `MessageLimits` the guard's ``receive`` counts each admitted
+      connection's messages against (size of one, messages and bytes per interval), closing
+      with 1009 or 1008 on the first one passed (`asgi_ws_deny.message_limits`). Off by
+      default, and then nothing is counted.
 
     ``http`` and ``lifespan`` scopes pass through untouched. Use it around any ASGI app, or as
     ``starlette_app.add_middleware(WebSocketGuard, check=...)``. Raises `InvalidDenialError`
@@ -351,6 +459,7 @@ class WebSocketGuard:
         browser_policy: BrowserPolicy = "never",
         close_codes: CloseCodes | None = None,
         check_timeout: float | None = None,
+        message_limits: MessageLimits | None = None,
     ) -> None:
         if not callable(app):
             raise _deny.InvalidDenialError(f"app must be an ASGI callable, got {app!r}")
@@ -378,20 +487,33 @@ class WebSocketGuard:
         self._close_code = _close_code_function(close_codes)
         self.check_timeout = check_timeout
         self._deadline = None if check_timeout is None else _CheckDeadline(check_timeout)
+        if message_limits is not None and not isinstance(message_limits, MessageLimits):
+            raise _deny.InvalidDenialError(
+                f"message_limits must be a MessageLimits, got {type(message_limits).__name__}"
+            )
+        self.message_limits = message_limits
 
     async def __call__(self, scope: _deny.Scope, receive: _deny.Receive, send: _deny.Send) -> None:
         if scope["type"] != "websocket":
             await self.app(scope, receive, send)
             return
-        tracker = _Tracker(send, scope)
+        limits = self.message_limits
+        tracker = _Tracker(send, scope, receive, None if limits is None else limits.meter())
         check = self.check
         if check is not None:
-            refusal = await self._run_check(check, scope)
-            if refusal is not None:
-                await self._refuse(scope, tracker, *refusal)
+            verdict = await self._run_check(check, scope)
+            if isinstance(verdict, tuple):
+                await self._refuse(scope, tracker, *verdict)
                 return
+            if verdict is not None:
+                await _serve_admitted(verdict, scope, self._serve(scope, tracker))
+                return
+        await self._serve(scope, tracker)
+
+    async def _serve(self, scope: _deny.Scope, tracker: _Tracker) -> None:
+        """Run the application on an admitted handshake and finish what it left undone."""
         try:
-            await self.app(scope, receive, tracker.send)
+            await self.app(scope, tracker.receive, tracker.send)
         except Exception as exc:
             denied = denied_in(exc)
             if denied is None:
@@ -416,12 +538,13 @@ class WebSocketGuard:
 
     async def _run_check(
         self, check: Check, scope: _deny.Scope
-    ) -> tuple[_deny.Denial, str | None] | None:
+    ) -> tuple[_deny.Denial, str | None] | Admission | None:
+        """`admit`, bounded by ``check_timeout`` when one is set."""
         deadline = self._deadline
         if deadline is None:
-            return await run_check(check, scope, self.error_denial)
+            return await admit(check, scope, self.error_denial)
         with deadline.cancel_scope():
-            return await run_check(check, scope, self.error_denial)
+            return await admit(check, scope, self.error_denial)
         # Only a check still running at the deadline gets here: it was cancelled.
         _logger.error(
             "WebSocket check %s still running after %gs on %r; denying with %d",
@@ -524,6 +647,33 @@ def _echoed_subprotocol(scope: _deny.Scope) -> str | Literal[False] | None:
         ):
             return name
     return False
+
+
+# What the application receives after a denial: the connection never opened, so no close
+# frame travelled and no close code was received; RFC 6455 section 7.1.5 names that 1006
+# (abnormal closure), the code a browser reports for a refused handshake too.
+_DENIED_DISCONNECT: Mapping[str, Any] = {"type": "websocket.disconnect", "code": 1006, "reason": ""}
+
+
+async def _disconnected(message: Mapping[str, Any]) -> dict[str, Any]:
+    """``message`` at once (a fresh copy each call), without asking the server."""
+    return dict(message)
+
+
+async def _serve_admitted(
+    admission: Admission, scope: _deny.Scope, serving: Coroutine[Any, Any, None]
+) -> None:
+    """Serve a handshake a check admitted with effects: its scope entries first, its release
+    once the connection has ended, however it ended (cancellation included)."""
+    try:
+        scope.update(admission.scope)  # type: ignore[attr-defined]
+        await serving
+    finally:
+        serving.close()  # never started if the scope could not take the entries
+        try:
+            await admission.end()
+        except Exception:
+            _logger.exception("A check's release raised on %r", scope.get("path"))
 
 
 async def _quietly(sending: Awaitable[None]) -> bool:

@@ -4,9 +4,13 @@ what a check answers, and the exception an application raises to deny.
 - `Handshake` is the read-only view of a WebSocket handshake a check is given, with `MultiMap`
   for its headers, query and cookies.
 - A `Check` is a sync or async callable ``Handshake -> CheckResult``: ``None`` admits, a
-  `Denial` refuses, and raising `Denied` refuses with its denial and close reason.
-- `run_check` runs one the way `asgi_ws_deny.guard.WebSocketGuard` does, failing closed, and
-  `AllOf` composes several, the first refusal winning.
+  `Denial` refuses, and raising `Denied` refuses with its denial and close reason. An
+  `Admission` admits with effects: entries the application finds in its scope, and a release
+  the guard calls once when the connection ends, however it ends (the hook of checks that hold
+  something for the connection's life, such as a connection cap's lease).
+- `admit` runs one the way `asgi_ws_deny.guard.WebSocketGuard` does, failing closed;
+  `run_check` does the same for adapters that cannot hold a release; `AllOf` composes several,
+  the first refusal winning and releasing what the checks before it took.
 
 Nothing here sends a message or imports an event loop; the rooms above (``guard``, ``checks``,
 ``contrib``) do that.
@@ -28,6 +32,7 @@ from asgi_ws_deny import _deny
 
 __all__ = (
     "MAX_CLOSE_REASON_BYTES",
+    "Admission",
     "AllOf",
     "Check",
     "CheckError",
@@ -36,6 +41,7 @@ __all__ = (
     "Handshake",
     "InvalidCheckError",
     "MultiMap",
+    "admit",
     "check_name",
     "close_reason",
     "denied_in",
@@ -48,8 +54,83 @@ _logger = logging.getLogger("asgi_ws_deny")
 #: RFC 6455 section 5.5: a control frame carries at most 125 bytes, two of them the close code.
 MAX_CLOSE_REASON_BYTES = 123
 
-#: What a check gives back: ``None`` admits, a `Denial` refuses.
-CheckResult = _deny.Denial | None
+
+class Admission:
+    """What a check returns to admit a handshake with effects; ``None`` admits without any.
+
+    ``Admission(*, scope=None, release=None)``
+
+    - ``scope``: entries the guard adds to the ASGI scope before it calls the application,
+      which reads them as ``scope[key]`` (a ticket's subject, say). Name keys after your
+      package, as ASGI extensions do, so that they cannot meet a server's or a framework's.
+    - ``release``: a callable, sync or async, that the guard calls exactly once when the
+      connection ends, however it ends: the application returns or raises, the connection is
+      cancelled, or the handshake is denied after all (by a later check of an `AllOf`, or by
+      the application). A check that holds something for the life of a connection (a lease of
+      `asgi_ws_deny.checks.ConnectionLimit`) takes it before returning and gives it back here.
+      Under trio a cancelled connection's release runs in a cancelled scope, where an await
+      raises at once: keep a release sync, as the package's own are, or shield it.
+
+    An error of ``release`` is logged on the ``"asgi_ws_deny"`` logger and does not replace
+    the application's own outcome.
+    """
+
+    __slots__ = ("_released", "release", "scope")
+
+    def __init__(
+        self,
+        *,
+        scope: Mapping[str, Any] | None = None,
+        release: Callable[[], object] | None = None,
+    ) -> None:
+        if release is not None and not callable(release):
+            raise InvalidCheckError(f"release must be callable, got {type(release).__name__}")
+        self.scope: Mapping[str, Any] = MappingProxyType(dict(scope or {}))
+        self.release = release
+        self._released = False
+
+    async def end(self) -> None:
+        """Call ``release`` (awaiting it when it is async), once; later calls do nothing."""
+        if self._released or self.release is None:
+            return
+        self._released = True
+        outcome = self.release()
+        if inspect.isawaitable(outcome):
+            await outcome
+
+    @classmethod
+    def combine(cls, admissions: Iterable[Admission]) -> Admission:
+        """One admission for several: every scope entry (a later one wins a key) and every
+        release, called in reverse order, each one whatever the others do."""
+        parts = tuple(admissions)
+        scope: dict[str, Any] = {}
+        for part in parts:
+            scope.update(part.scope)
+        releasing = [part for part in parts if part.release is not None]
+        if not releasing:
+            return cls(scope=scope)
+
+        async def release() -> None:
+            for part in reversed(releasing):
+                await _end_quietly(part)
+
+        return cls(scope=scope, release=release)
+
+    def __repr__(self) -> str:
+        # Keys only: a value may be a subject or a credential.
+        keys = sorted(self.scope)
+        return f"{type(self).__name__}(scope_keys={keys!r}, release={self.release is not None})"
+
+
+async def _end_quietly(admission: Admission) -> None:
+    try:
+        await admission.end()
+    except Exception:
+        _logger.exception("A check's release raised; the connection has ended all the same")
+
+
+#: What a check gives back: ``None`` or an `Admission` admits, a `Denial` refuses.
+CheckResult = _deny.Denial | Admission | None
 #: A sync or async callable deciding on a `Handshake`; it may also raise `Denied`.
 Check = Callable[["Handshake"], "CheckResult | Awaitable[CheckResult]"]
 
@@ -388,24 +469,54 @@ def _address(value: Any) -> tuple[Any, Any] | None:
 # --- Running a check --------------------------------------------------------------------------
 
 
-async def run_check(
+_Refusal = tuple[_deny.Denial, str | None]
+
+
+async def admit(
     check: Check, scope: _deny.Scope, error_denial: _deny.Denial
-) -> tuple[_deny.Denial, str | None] | None:
+) -> _Refusal | Admission | None:
     """Run ``check`` on the handshake of ``scope`` as `WebSocketGuard` does, failing closed.
 
-    Returns ``None`` only when the check returned ``None``; otherwise the denial to send and the
-    reason to close with: the check's `Denial`, a raised `Denied`'s denial and reason, or
-    ``error_denial`` (logged) for an exception or any other return value. For adapters that run
-    a check outside the guard, such as a framework's dependency.
+    Returns ``None`` or the check's `Admission` when it admitted; otherwise the denial to send
+    and the reason to close with: the check's `Denial`, a raised `Denied`'s denial and reason,
+    or ``error_denial`` (logged) for an exception or any other return value. The caller applies
+    the admission's scope entries and calls its `Admission.end` when the connection ends.
     """
     try:
         result: object = check(Handshake(scope))
     except Exception as exc:
         return _check_raised(check, scope, error_denial, exc)
-    return None if result is None else await _check_returned(check, scope, error_denial, result)
+    if result is None:
+        return None
+    return await _check_returned(check, scope, error_denial, result)
 
 
-_Refusal = tuple[_deny.Denial, str | None]
+async def run_check(
+    check: Check, scope: _deny.Scope, error_denial: _deny.Denial
+) -> _Refusal | None:
+    """`admit` for adapters that run a check outside the guard, such as a framework's
+    dependency, and cannot call a release when the connection ends.
+
+    Returns ``None`` when the check admitted, after adding an `Admission`'s scope entries to
+    ``scope`` itself; otherwise the denial and the reason, as `admit`. An admission with a
+    release (a connection cap's lease) is released at once and fails closed with
+    ``error_denial``, logged: such a check needs `WebSocketGuard`.
+    """
+    verdict = await admit(check, scope, error_denial)
+    if not isinstance(verdict, Admission):
+        return verdict
+    if verdict.release is not None:
+        await _end_quietly(verdict)
+        _logger.error(
+            "WebSocket check %s holds something for the connection's life (its Admission has "
+            "a release), which only WebSocketGuard can give back; denying %r with %d",
+            check_name(check),
+            scope.get("path"),
+            error_denial.status,
+        )
+        return error_denial, None
+    scope.update(verdict.scope)  # type: ignore[attr-defined]
+    return None
 
 
 def _check_raised(
@@ -439,7 +550,7 @@ def _check_raised(
 
 async def _check_returned(
     check: Check, scope: _deny.Scope, error_denial: _deny.Denial, result: object
-) -> _Refusal | None:
+) -> _Refusal | Admission | None:
     """Judge what a check returned other than ``None``: await it first when it is awaitable."""
     if inspect.isawaitable(result):
         try:
@@ -450,9 +561,11 @@ async def _check_returned(
             return None
     if isinstance(result, _deny.Denial):
         return result, None
+    if isinstance(result, Admission):
+        return result
     _logger.error(
-        "WebSocket check %s returned a %s on %r; a check returns None to admit or a Denial "
-        "to refuse; denying with %d",
+        "WebSocket check %s returned a %s on %r; a check returns None or an Admission to admit "
+        "or a Denial to refuse; denying with %d",
         check_name(check),
         type(result).__name__,
         scope.get("path"),
@@ -468,13 +581,17 @@ class AllOf:
     """Run checks in order; the first refusal wins. Give it to the guard as its ``check``.
 
     ``AllOf(*checks)``: each check is sync or async. A `Denial` from one check is the answer
-    and the checks after it do not run; ``None`` from every check admits. A check that raises
-    (`Denied` included) stops the chain and the exception reaches the guard, which fails
-    closed as for any check; a result that is neither ``None`` nor a `Denial` raises
-    `TypeError`. While the checks are sync ``AllOf`` is sync; from the first awaitable result
-    on it returns a coroutine. Order them cheap first: origin and subprotocol, then the rate
-    limit, then a token validator that may do I/O. Raises `InvalidCheckError` for no checks or
-    one that is not callable.
+    and the checks after it do not run; ``None`` from every check admits, and the `Admission`
+    of some checks are combined into one (`Admission.combine`). A check that raises (`Denied`
+    included) stops the chain and the exception reaches the guard, which fails closed as for
+    any check; a result that is neither ``None``, an `Admission` nor a `Denial` raises
+    `TypeError`. A refusal or an exception after an admission with a release gives it back
+    before it reaches the guard. While the checks are sync and none has admitted with effects
+    ``AllOf`` is sync; from the first awaitable result or `Admission` on it returns a
+    coroutine. Order them cheap first: origin and subprotocol, then the rate limit, then a
+    token validator that may do I/O, and a check that takes a lease (a connection cap) last,
+    so that a refusal takes none. Raises `InvalidCheckError` for no checks or one that is not
+    callable.
 
     Checks with a true ``runs_first`` attribute (`asgi_ws_deny.checks.OriginCheck` has one)
     run before the others, whatever the order given; ``checks`` holds the order they run in.
@@ -501,34 +618,45 @@ class AllOf:
     def __call__(self, handshake: Handshake) -> CheckResult | Awaitable[CheckResult]:
         for index, check in enumerate(self.checks):
             result = check(handshake)
-            if inspect.isawaitable(result):
+            if inspect.isawaitable(result) or isinstance(result, Admission):
                 return self._finish(handshake, index, result)
             if result is not None:
                 return _refusal(check, result)
         return None
 
-    async def _finish(
-        self, handshake: Handshake, index: int, pending: Awaitable[CheckResult]
-    ) -> CheckResult:
-        result = await pending
-        if result is not None:
-            return _refusal(self.checks[index], result)
-        for check in self.checks[index + 1 :]:
-            outcome = check(handshake)
-            if inspect.isawaitable(outcome):
-                outcome = await outcome
-            if outcome is not None:
-                return _refusal(check, outcome)
-        return None
+    async def _finish(self, handshake: Handshake, index: int, pending: object) -> CheckResult:
+        admitted: list[Admission] = []
+        try:
+            for position in range(index, len(self.checks)):
+                check = self.checks[position]
+                outcome = pending if position == index else check(handshake)
+                if inspect.isawaitable(outcome):
+                    outcome = await outcome
+                if isinstance(outcome, Admission):
+                    admitted.append(outcome)
+                elif outcome is not None:
+                    refusal = _refusal(check, outcome)
+                    await _give_back(admitted)
+                    return refusal
+        except BaseException:
+            await _give_back(admitted)
+            raise
+        return Admission.combine(admitted) if admitted else None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(map(repr, self.checks))})"
+
+
+async def _give_back(admitted: list[Admission]) -> None:
+    for admission in reversed(admitted):
+        await _end_quietly(admission)
+    admitted.clear()
 
 
 def _refusal(check: Check, result: object) -> _deny.Denial:
     if isinstance(result, _deny.Denial):
         return result
     raise TypeError(
-        f"check {check_name(check)} returned {type(result).__name__}; a check returns None to "
-        "admit or a Denial to refuse"
+        f"check {check_name(check)} returned {type(result).__name__}; a check returns None or "
+        "an Admission to admit or a Denial to refuse"
     )

@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.in_process import Comparison, run_in_process
+from bench.in_process import Comparison, echo_figures, run_in_process
 from bench.on_servers import GUARD_MODES, MODES, VariantResult, bench_variant, client_ceiling
 from conformance.servers import VARIANTS
 
@@ -172,6 +172,8 @@ def _in_process_json(results: dict[str, Comparison]) -> dict[str, Any]:
             "unchecked_added_ns": round(comparison.added_ns("unchecked")),
             "unchecked_cost_vs_bare": _round(comparison.ratio("unchecked"), 4),
         }
+    echo = results.get("guard_echo")
+    out["guard_echo"] = None if echo is None else echo_figures(echo)
     return out
 
 
@@ -248,6 +250,16 @@ def _in_process_table(results: dict[str, Comparison]) -> list[str]:
             )
     else:
         lines.append("Guard pass-through: pending (asgi_ws_deny.guard is not there yet)")
+    echo = results.get("guard_echo")
+    if echo is not None:
+        figures = echo_figures(echo)
+        lines.append(
+            f"Admitted echo connection, {figures['messages']} messages (ns per connection):"
+            f" bare {figures['bare_ns']:,}, guard {figures['guard_ns']:,}"
+            f" (+{figures['guard_added_ns_per_message']:,} per message), with message limits"
+            f" {figures['limits_ns']:,} (+{figures['limits_added_ns_per_message']:,} per"
+            f" message, of which counting itself +{figures['counting_added_ns_per_message']:,})"
+        )
     return lines
 
 

@@ -31,6 +31,15 @@ The ``least`` arm does, for a websocket, only what any guard with a check must: 
 check's `Handshake`, call the check, and pass ``send`` through a function of its own. The
 ``unchecked`` arm is `WebSocketGuard` without a check: what following the handshake (to convert
 `Denied`, a missing handshake, an error before accept) costs on its own.
+
+Echo arms: one admitted connection that receives ``ECHO_MESSAGES`` text messages and echoes
+each, then ends on the client's disconnect: ``bare`` (the application alone), ``guard``
+(`WebSocketGuard` without a check or limits: the tracking ``send`` and the guard's ``receive``),
+``wrapped`` (the same, its ``receive`` wrapped in one coroutine more: the floor under any
+``receive`` that looks at each message) and ``limits`` (the guard with `MessageLimits` on the
+size, the message rate and the byte rate, never passed). Per message: ``guard`` against
+``bare`` is what following the connection costs, ``limits`` against ``guard`` what limits cost,
+and ``limits`` against ``wrapped`` what counting itself costs.
 """
 
 from __future__ import annotations
@@ -46,7 +55,7 @@ from typing import Any
 from asgi_ws_deny import EXTENSION, Denial, deny
 from bench.server_app import BODY, HEADERS, STATUS
 
-__all__ = ("Comparison", "run_in_process")
+__all__ = ("ECHO_MESSAGES", "Comparison", "echo_figures", "run_echo", "run_in_process")
 
 Arm = Callable[[], Awaitable[None]]
 
@@ -282,6 +291,60 @@ def _guard_arms() -> dict[str, dict[str, Arm]]:
     }
 
 
+#: Messages per echo connection: enough that the per-message costs outweigh the handshake's.
+ECHO_MESSAGES = 100
+
+
+def _echo_arms() -> dict[str, Arm]:
+    from asgi_ws_deny import MessageLimits, WebSocketGuard
+
+    accept: dict[str, Any] = {"type": "websocket.accept", "subprotocol": None, "headers": []}
+
+    async def echo(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send(accept)
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            await send({"type": "websocket.send", "bytes": None, "text": message["text"]})
+
+    guarded = WebSocketGuard(echo)
+    limits = MessageLimits(max_size=1 << 20, max_messages=1_000_000, max_bytes=1 << 30)
+    limited = WebSocketGuard(echo, message_limits=limits)
+    script = [
+        {"type": "websocket.connect"},
+        *[{"type": "websocket.receive", "bytes": None, "text": '{"op":"ping"}'}] * ECHO_MESSAGES,
+        {"type": "websocket.disconnect", "code": 1000, "reason": ""},
+    ]
+
+    def call(app: Any) -> Arm:
+        async def arm() -> None:
+            messages = iter(script)
+
+            async def receive() -> Any:
+                return next(messages)
+
+            await app(dict(SCOPE), receive, _noop_send)
+
+        return arm
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        # The guard without limits, its receive wrapped in one coroutine more: the floor under
+        # any receive that looks at each message, as counting must.
+        async def passed_on() -> Any:
+            return await receive()
+
+        await guarded(scope, passed_on, send)
+
+    return {
+        "bare": call(echo),
+        "guard": call(guarded),
+        "wrapped": call(wrapped),
+        "limits": call(limited),
+    }
+
+
 async def _time(arm: Arm, number: int) -> float:
     gc.collect()
     gc.disable()
@@ -323,7 +386,7 @@ def run_in_process(
     *, repeats: int = 15, target_s: float = 0.02, guard: bool = True
 ) -> dict[str, Comparison]:
     """Every in-process comparison, by name: ``denial_noop``, ``denial_wire``, and, when the
-    guard exists and ``guard`` is true, ``guard_http`` and ``guard_websocket``."""
+    guard exists and ``guard`` is true, ``guard_http``, ``guard_websocket`` and ``guard_echo``."""
     _check_arms_agree(_WireSend)
 
     async def main() -> dict[str, Comparison]:
@@ -334,6 +397,40 @@ def run_in_process(
         if guard:
             for kind, arms in _guard_arms().items():
                 results[f"guard_{kind}"] = await _compare(arms, "bare", repeats, target_s)
+            results["guard_echo"] = await _compare(_echo_arms(), "bare", repeats, target_s)
         return results
 
     return asyncio.run(main())
+
+
+def run_echo(*, repeats: int = 15, target_s: float = 0.02) -> Comparison:
+    """The echo comparison alone (``python -m bench.in_process``)."""
+    return asyncio.run(_compare(_echo_arms(), "bare", repeats, target_s))
+
+
+def echo_figures(comparison: Comparison) -> dict[str, Any]:
+    """The echo comparison's figures: ns per connection, and added ns per message."""
+    per_message = ECHO_MESSAGES
+    return {
+        "messages": per_message,
+        "bare_ns": round(comparison.median_ns("bare")),
+        "guard_ns": round(comparison.median_ns("guard")),
+        "limits_ns": round(comparison.median_ns("limits")),
+        "guard_added_ns_per_message": round(comparison.added_ns("guard") / per_message, 1),
+        "limits_added_ns_per_message": round(
+            (comparison.added_ns("limits") - comparison.added_ns("guard")) / per_message, 1
+        ),
+        "counting_added_ns_per_message": round(
+            (comparison.added_ns("limits") - comparison.added_ns("wrapped")) / per_message, 1
+        ),
+        "guard_cost_vs_bare": round(comparison.ratio("guard"), 4),
+        "limits_cost_vs_bare": round(comparison.ratio("limits"), 4),
+    }
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+    print(json.dumps(echo_figures(run_echo(repeats=repeats)), indent=2))

@@ -166,3 +166,20 @@ def test_an_h2_answer_is_whole_only_with_its_whole_header_block() -> None:
     connection.feed(_h2_frame(0x9, 0x4, 1, block[2:]))  # CONTINUATION, END_HEADERS
     assert connection.done
     assert (connection.exchange.status, connection.exchange.error) == (403, None)
+
+
+def test_the_echo_figures_are_per_message_differences() -> None:
+    from bench.in_process import ECHO_MESSAGES, echo_figures
+
+    ns = {"bare": 50_000.0, "guard": 60_000.0, "wrapped": 65_000.0, "limits": 75_000.0}
+    figures = echo_figures(Comparison("bare", {arm: [value] * 3 for arm, value in ns.items()}))
+    assert figures["messages"] == ECHO_MESSAGES == 100
+    assert figures["guard_added_ns_per_message"] == 100.0  # (60,000 - 50,000) / 100
+    assert figures["limits_added_ns_per_message"] == 150.0  # limits against the guard
+    assert figures["counting_added_ns_per_message"] == 100.0  # limits against the wrapped floor
+    assert figures["limits_cost_vs_bare"] == 1.5
+    wire = {"raw": 1750, "floor": 1830, "deny": 2100, "deny_denial": 2070, "denial_app": 2020}
+    echo = Comparison("bare", {arm: [value] * 3 for arm, value in ns.items()})
+    table = "\n".join(_in_process_table({**results(wire, NOOP), "guard_echo": echo}))
+    assert "guard 60,000 (+100.0 per message), with message limits 75,000" in table
+    assert "(+150.0 per message, of which counting itself +100.0)" in table
