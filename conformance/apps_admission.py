@@ -1,4 +1,4 @@
-"""The application of the admission cases (``conformance/cases_admission.py``): what the guard
+"""The application of the admission cases (``conformance/cases/admission.py``): what the guard
 keeps after the handshake, through the public API of asgi_ws_deny only, as a user's code would.
 
 Routes (``?t=<token>`` names the case's handshake in the events, as in ``conformance.apps``):

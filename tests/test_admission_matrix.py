@@ -1,4 +1,4 @@
-"""The admission cases of the matrix (``conformance/cases_admission.py``) on real servers: the
+"""The admission cases of the matrix (``conformance/cases/admission.py``) on real servers: the
 guard's receive after a denial, one-time tickets, connection caps and message limits, on servers
 with the denial-response extension and without it."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.cases_admission import ADMISSION_CASES
+from conformance.cases.admission import CASES as ADMISSION_CASES
 
 pytestmark = pytest.mark.servers
 

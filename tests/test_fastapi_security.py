@@ -1,13 +1,13 @@
 """FastAPI's own security classes on a WebSocket: the 401 where the extension is listed, the
 fallback 403 where it is not, through add_exception_handlers; in memory and on real servers
-through the conformance cases of ``conformance/cases_fastapi_security.py``."""
+through the conformance cases of ``conformance/cases/fastapi_security.py``."""
 
 from __future__ import annotations
 
 import pytest
 
 from asgi_ws_deny.testing import handshake
-from conformance.cases_fastapi_security import FASTAPI_SECURITY_CASES
+from conformance.cases.fastapi_security import CASES as FASTAPI_SECURITY_CASES
 
 # (path, the credential as a header, or in the query string, the challenge)
 ROUTES = [

@@ -25,7 +25,9 @@ asgi_ws_deny's public API (`contract`); 6 what real clients (websockets, wsproto
 denial (`clients`); 7 the helper contract through each framework's example app
 (``examples/frameworks/``, `frameworks`); 8 adversarial clients around a denial (pipelining,
 reuse, bytes after the head, half-close, a slow head, a large denial unread, a reset mid-response;
-`adversarial`).
+`adversarial`); 9 what the guard keeps after admission (a denied application's ``receive``,
+tickets, connection caps, message limits; `admission`). FastAPI's own security classes are
+group 7 too (`fastapi_security`).
 
 A case runs against ``conformance.apps:app`` unless it names another application (``app``, with
 the distributions it ``requires`` and the event ``loops`` it runs on): the group 7 cases run
@@ -37,11 +39,13 @@ installed) it is ``n/a`` without a server being asked (`not_applicable`).
 from __future__ import annotations
 
 from conformance.cases import (
+    admission,
     adversarial,
     after_denial,
     before_accept,
     clients,
     contract,
+    fastapi_security,
     frameworks,
     response,
     scope,
@@ -74,7 +78,9 @@ _MODULES = (
     contract,
     clients,
     frameworks,
+    fastapi_security,
     adversarial,
+    admission,
 )
 
 #: The title of each group, by its number (``"2"``), in catalogue order.

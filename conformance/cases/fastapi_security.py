@@ -1,6 +1,4 @@
-"""Group 7 cases for FastAPI's own security classes on a WebSocket (issue: FastAPI's security
-classes on every server). Not yet in the catalogue: ``FASTAPI_SECURITY_CASES`` joins
-``conformance.cases.CASES`` where the catalogue is assembled (see this package's README).
+"""Group 7 cases for FastAPI's own security classes on a WebSocket, on every server.
 
 Each case runs ``examples/frameworks/fastapi_security_app.py`` unchanged. A route takes its
 credential through one of ``HTTPBearer``, ``APIKeyHeader``, ``APIKeyQuery`` and
@@ -18,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from conformance.cases import (
+from conformance.cases.case import Case
+from conformance.cases.frameworks import GROUP, SPURIOUS_LOG_LINES, TITLE
+from conformance.cases.probe import (
     CLOSE_WAIT,
-    SPURIOUS_LOG_LINES,
-    Case,
     Observation,
     Opened,
     Probe,
@@ -31,7 +29,7 @@ from conformance.cases import (
     upgrade_headers,
 )
 
-__all__ = ("APP", "FASTAPI_SECURITY_CASES")
+__all__ = ("APP", "CASES", "GROUP", "TITLE")
 
 #: The example the cases run, as a server imports it.
 APP = "examples.frameworks.fastapi_security_app:app"
@@ -141,7 +139,7 @@ def _case(case_id: str, slug: str, scheme: str, run: Callable[[Probe], Observati
 
 BEARER = ("Authorization", "Bearer alice-token")
 
-FASTAPI_SECURITY_CASES: tuple[Case, ...] = (
+CASES: tuple[Case, ...] = (
     _case("7.15", "fastapi-http-bearer", "HTTPBearer", _security_run("/bearer", b"Bearer", BEARER)),
     _case(
         "7.16",

@@ -3,8 +3,7 @@
 "The guard shields the application from what a server does after a denial"; "connection caps,
 one-time tickets for browsers, limits after admission").
 
-Not yet in the catalogue: ``ADMISSION_CASES`` joins ``conformance.cases.CASES`` where the
-catalogue is assembled (ids 9.x until the groups are renumbered). Each case runs
+Each case runs
 ``conformance.apps_admission:app`` through the public API of asgi_ws_deny and is a helper-contract
 MUST. The connection-cap, message-limit and receive cases hold an HTTP/1.1 connection open and
 write frames on it, so they are ``n/a`` over HTTP/2.
@@ -15,11 +14,11 @@ from __future__ import annotations
 import time
 import uuid
 
-from conformance.cases import (
+from conformance.cases.case import Case
+from conformance.cases.probe import (
     CLOSE_WAIT,
     EVENT_WAIT,
     HANG,
-    Case,
     Observation,
     Probe,
     base_cell,
@@ -28,7 +27,10 @@ from conformance.cases import (
 )
 from conformance.client import CLOSE, TEXT, WireConnection, build_handshake, close_frame
 
-__all__ = ("ADMISSION_CASES", "APP")
+__all__ = ("APP", "CASES", "GROUP", "TITLE")
+
+GROUP = "9"
+TITLE = "What the guard keeps after admission"
 
 APP = "conformance.apps_admission:app"
 H1 = frozenset({"http/1.1"})
@@ -160,7 +162,7 @@ def _message_limit(probe: Probe, behaviour: str, want: int) -> Observation:
     return Observation(cell, conforms, 101, f"frames {frames!r}; app {event!r}")
 
 
-ADMISSION_CASES: tuple[Case, ...] = (
+CASES: tuple[Case, ...] = (
     Case(
         "9.1",
         "guard-receive-after-denial",
