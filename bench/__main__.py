@@ -19,7 +19,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -36,10 +36,17 @@ DOCS_CHART = ROOT / "docs" / "benchmarks.png"
 START_MARK = "<!-- bench:start -->"
 END_MARK = "<!-- bench:end -->"
 
-#: The targets of the benchmark issue.
-IN_PROCESS_TARGET = 1.25
-GUARD_TARGET = 1.05
-DENY_VS_RAW_TARGET = 0.95
+#: The targets, judged on every server variant (issue 13, "Performance, judged on servers"). The
+#: helper's: `deny` over the hand-written messages by the application's clock, at least this,
+#: validating on every call (``deny(scope, send, 401, headers, body)``) and with a `Denial`
+#: built once (``deny(scope, send, DENIAL)``).
+DENY_VS_RAW_TARGET = 0.97
+DENY_DENIAL_VS_RAW_TARGET = 0.99
+#: The guard's, on an admitted handshake, guarded over bare: at most this by the application's
+#: clock, and at most `GUARD_CPU_TARGET` by the server's CPU. In process every figure is
+#: information: there the interpreter's floor for any guard with a check is above 1.05x.
+GUARD_TARGET = 1.01
+GUARD_CPU_TARGET = 1.05
 DISTRIBUTIONS = (
     "asgi-ws-deny",
     "uvicorn",
@@ -105,6 +112,17 @@ def _round(value: float, digits: int = 3) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else round(value, digits)
 
 
+def _pair(row: dict[str, Any], key: str) -> str:
+    """A ratio of server CPU with the same ratio of wall-clock rates in brackets."""
+    return f"{_x(row[key], '.2f', 'x')} ({_x(row['wall'][key], '.2f')})"
+
+
+def _x(value: float | None, spec: str, unit: str = "") -> str:
+    """``value`` formatted by ``spec``, then ``unit``; "n/a" where a run gave no figure (a zero
+    or missing time makes a ratio infinite, which results.json stores as null)."""
+    return "n/a" if value is None else format(value, spec) + unit
+
+
 # --- in process -----------------------------------------------------------------------------
 
 
@@ -132,6 +150,20 @@ def _disturbed(comparison: Comparison) -> bool:
     return comparison.ratio("floor") < 1.0
 
 
+def _validation_json(comparison: Comparison) -> dict[str, Any]:
+    us = {arm: _round(comparison.median_ns(arm) / 1000, 3) for arm in comparison.samples}
+    return {
+        "denial_us": us["denial"],
+        "denial_json_us": us["denial_json"],
+        "messages_us": us["messages"],
+        "calls": {
+            "denial": "Denial(401, headers, body): two headers, a 24-byte JSON body",
+            "denial_json": "Denial.json(401, data, [www-authenticate]): the same denial",
+            "messages": "DENIAL.messages(scope): the two messages from a valid Denial",
+        },
+    }
+
+
 def _in_process_json(results: dict[str, Comparison]) -> dict[str, Any]:
     noop, wire = results["denial_noop"], results["denial_wire"]
     out: dict[str, Any] = {
@@ -141,10 +173,12 @@ def _in_process_json(results: dict[str, Comparison]) -> dict[str, Any]:
         "baseline_disturbed": _disturbed(wire) or _disturbed(noop),
         "send": (
             "the ratios at the top: a send that serializes the messages into a buffer, the "
-            "least an HTTP/1.1 server does (the target is judged on them); noop_send: a send "
-            "that returns at once, where a coroutine call alone costs call_floor_cost_vs_raw"
+            "least an HTTP/1.1 server does; noop_send: a send that returns at once, where a "
+            "coroutine call alone costs call_floor_cost_vs_raw; information, not targets"
         ),
     }
+    validation = results.get("validation")
+    out["validation"] = None if validation is None else _validation_json(validation)
     for kind, key in (("http", "guard_http_cost_vs_bare"), ("websocket", "guard_ws_cost_vs_bare")):
         comparison = results.get(f"guard_{kind}")
         if comparison is None:
@@ -188,7 +222,7 @@ def _in_process_table(results: dict[str, Comparison]) -> list[str]:
     }
     lines = [
         f"In process: one denial, ns per call (median of {len(wire.samples['raw'])} interleaved "
-        "rounds; ratio = median of per-round ratios to hand-written)",
+        "rounds; ratio = median of per-round ratios to hand-written; information)",
         f"  {'':40} {'serializing send':>22}   {'no-op send':>22}",
     ]
     for arm, label in labels.items():
@@ -196,27 +230,33 @@ def _in_process_table(results: dict[str, Comparison]) -> list[str]:
             f"  {label:40} {wire.median_ns(arm):>9,.0f} ns {wire.ratio(arm):>6.2f}x"
             f"{'':4} {noop.median_ns(arm):>9,.0f} ns {noop.ratio(arm):>6.2f}x"
         )
-    arms = ("deny", "deny_denial", "denial_app")
-    missed = [labels[arm] for arm in arms if wire.ratio(arm) > IN_PROCESS_TARGET]
-    if _disturbed(wire):
-        verdict = "NOT JUDGED: " + DISTURBED
-    else:
-        verdict = "met" if not missed else "MISSED by " + "; ".join(missed)
     lines.append(
-        f"  target: at most {IN_PROCESS_TARGET}x with the serializing send: "
-        + verdict
-        + f" (added ns: deny {wire.added_ns('deny'):,.0f}, deny(DENIAL)"
-        f" {wire.added_ns('deny_denial'):,.0f}, the application {wire.added_ns('denial_app'):,.0f})"
+        f"  information, not a target (added ns with the serializing send: deny"
+        f" {wire.added_ns('deny'):,.0f}, deny(DENIAL) {wire.added_ns('deny_denial'):,.0f},"
+        f" the application {wire.added_ns('denial_app'):,.0f}); with the no-op send a coroutine"
+        f" call alone costs {noop.ratio('floor'):.2f}x"
     )
-    if _disturbed(noop) and not _disturbed(wire):
-        lines.append("  the no-op send's figures are not to be read: " + DISTURBED)
-    lines.append(
-        f"  with the no-op send a coroutine call alone costs {noop.ratio('floor'):.2f}x, which"
-        " leaves no helper room to meet it there; those figures show the helpers' own cost"
-    )
+    for arms, which in ((wire, "serializing"), (noop, "no-op")):
+        if _disturbed(arms):
+            lines.append(f"  the {which} send's ratios are not to be read: " + DISTURBED)
+    validation = results.get("validation")
+    if validation is not None:
+        lines.append(
+            "In process: validating a typical denial (401, two headers, a 24-byte JSON body),"
+            " us per call (median)"
+        )
+        lines.append(
+            f"  Denial(401, headers, body) {validation.median_ns('denial') / 1000:.2f} us;"
+            f" Denial.json(401, data, headers) {validation.median_ns('denial_json') / 1000:.2f}"
+            f" us; building its messages, DENIAL.messages(scope),"
+            f" {validation.median_ns('messages') / 1000:.2f} us"
+        )
     guard = [(kind, results.get(f"guard_{kind}")) for kind in ("http", "websocket")]
     if any(comparison is not None for _, comparison in guard):
-        lines.append("Guard pass-through on a minimal Starlette app (ns per call)")
+        lines.append(
+            "Guard pass-through on a minimal Starlette app (ns per call; information: the guard"
+            " is judged on the servers)"
+        )
         for kind, comparison in guard:
             if comparison is None:
                 continue
@@ -226,27 +266,9 @@ def _in_process_table(results: dict[str, Comparison]) -> list[str]:
                 f"   +{comparison.added_ns('guard'):,.0f} ns per call"
                 f" (a pass-through middleware: +{comparison.added_ns('layer'):,.0f}; one that"
                 f" passes send through a function: +{comparison.added_ns('observe'):,.0f};"
-                f" the least a guard with a check does: +{comparison.added_ns('least'):,.0f};"
+                f" the least a guard with a check does: +{comparison.added_ns('least'):,.0f}"
+                f" ({comparison.ratio('least'):.3f}x);"
                 f" the guard without a check: +{comparison.added_ns('unchecked'):,.0f})"
-            )
-        verdicts = [
-            f"{kind} {'met' if comparison.ratio('guard') <= GUARD_TARGET else 'MISSED'}"
-            for kind, comparison in guard
-            if comparison is not None
-        ]
-        lines.append(f"  target: at most {GUARD_TARGET}x: " + ", ".join(verdicts))
-        websocket = results.get("guard_websocket")
-        if websocket is not None and websocket.ratio("guard") > GUARD_TARGET:
-            budget = (GUARD_TARGET - 1) * websocket.median_ns("bare")
-            lines.append(
-                f"  why: {GUARD_TARGET}x leaves {budget:,.0f} ns per handshake. A guard must see"
-                " every message the app sends (to convert Denied, a missing handshake, an error"
-                " before accept), and a check needs its Handshake: building it, calling the check"
-                " and passing send through a function, with nothing else, costs"
-                f" +{websocket.added_ns('least'):,.0f} ns ({websocket.ratio('least'):.3f}x);"
-                " the rest is the handshake state the guard follows, which alone (the guard"
-                f" without a check) costs +{websocket.added_ns('unchecked'):,.0f} ns"
-                f" ({websocket.ratio('unchecked'):.3f}x; docs/benchmarks.md)"
             )
     else:
         lines.append("Guard pass-through: pending (asgi_ws_deny.guard is not there yet)")
@@ -290,9 +312,18 @@ def _server_json(result: VariantResult) -> dict[str, Any]:
     # CPU, whose noise between rounds is a few percent).
     raw_cost = 1e6 / result.median("raw", "net_cpu_per_s")
     out["app_us_per_handshake"] = {mode: _round(result.median(mode, "app_us"), 2) for mode in MODES}
+    out["app_wall_us_per_handshake"] = {
+        mode: _round(result.median(mode, "app_wall_us"), 2) for mode in MODES
+    }
+    # Handshakes whose code resumed on another thread, where the thread's CPU clock misses it.
+    out["app_clock_moved"] = sum(run.moved for run in result.runs)
     out["helper_added_us"] = {
         "deny": _round(result.added_us("deny", "raw"), 2),
         "deny_denial": _round(result.added_us("deny_denial", "raw"), 2),
+    }
+    out["helper_added_wall_us"] = {
+        mode: _round(result.added_us(mode, "raw", "app_wall_us"), 2)
+        for mode in ("deny", "deny_denial")
     }
     out["app_clock"] = {
         f"{mode}_vs_raw": _round(raw_cost / (raw_cost + out["helper_added_us"][mode]))
@@ -355,25 +386,61 @@ def _server_json(result: VariantResult) -> dict[str, Any]:
     out["statuses"] = _statuses(result, MODES)
     out["server_tracebacks"] = result.tracebacks
     out["server_error_lines"] = result.error_lines
-    out["targets"] = {
-        f"deny_vs_raw_at_least_{DENY_VS_RAW_TARGET}": _at_least(
-            out["app_clock"]["deny_vs_raw"], DENY_VS_RAW_TARGET
-        ),
-        "deny_faster_than_accept_close": _at_least(out["deny_vs_accept_close"], 1.0, strict=True),
-        f"deny_denial_vs_raw_at_least_{DENY_VS_RAW_TARGET}": _at_least(
-            out["app_clock"]["deny_denial_vs_raw"], DENY_VS_RAW_TARGET
-        ),
-        "deny_denial_faster_than_accept_close": _at_least(
-            out["deny_denial_vs_accept_close"], 1.0, strict=True
-        ),
-        # A rate of wrong answers is no rate: every handshake of every round must have got
-        # the answer its path is built to give.
-        "answered_as_designed": _answered_as_designed(out["statuses"]),
-    }
     out["guard"] = _server_guard_json(result)
+    out["targets"] = _server_targets(out)
     if result.variant in NOTES:
         out["note"] = NOTES[result.variant]
     out["runs"] = [run.__dict__ for run in result.runs]
+    return out
+
+
+def _server_targets(row: dict[str, Any]) -> dict[str, bool]:
+    """Each target of one server variant, met or not, by the figures of ``row``."""
+    guard = row["guard"]
+    return {
+        # The helper's cost by the application's clock, over a whole handshake of the
+        # hand-written path: whole-server CPU moves by a few percent from round to round.
+        f"deny_vs_raw_at_least_{DENY_VS_RAW_TARGET}": _at_least(
+            row["app_clock"]["deny_vs_raw"], DENY_VS_RAW_TARGET
+        ),
+        f"deny_denial_vs_raw_at_least_{DENY_DENIAL_VS_RAW_TARGET}": _at_least(
+            row["app_clock"]["deny_denial_vs_raw"], DENY_DENIAL_VS_RAW_TARGET
+        ),
+        "deny_faster_than_accept_close": _at_least(row["deny_vs_accept_close"], 1.0, strict=True),
+        "deny_denial_faster_than_accept_close": _at_least(
+            row["deny_denial_vs_accept_close"], 1.0, strict=True
+        ),
+        # A rate of wrong answers is no rate: every handshake of every round must have got
+        # the answer its path is built to give.
+        "answered_as_designed": _answered_as_designed(row["statuses"]),
+        # The guard on an admitted handshake; only where both paths were admitted.
+        f"guard_app_clock_at_most_{GUARD_TARGET}": guard["admitted"]
+        and _at_most(guard["app_clock_cost_vs_bare"], GUARD_TARGET),
+        f"guard_cpu_at_most_{GUARD_CPU_TARGET}": guard["admitted"]
+        and _at_most(guard["guard_cost_vs_bare"], GUARD_CPU_TARGET),
+    }
+
+
+def _targets_json(servers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The targets, what each is judged on, and the variants that missed it."""
+    judged_on = {
+        f"deny_vs_raw_at_least_{DENY_VS_RAW_TARGET}": "app_clock.deny_vs_raw",
+        f"deny_denial_vs_raw_at_least_{DENY_DENIAL_VS_RAW_TARGET}": "app_clock.deny_denial_vs_raw",
+        "deny_faster_than_accept_close": "deny_vs_accept_close (server CPU)",
+        "deny_denial_faster_than_accept_close": "deny_denial_vs_accept_close (server CPU)",
+        "answered_as_designed": "statuses",
+        f"guard_app_clock_at_most_{GUARD_TARGET}": "guard.app_clock_cost_vs_bare",
+        f"guard_cpu_at_most_{GUARD_CPU_TARGET}": "guard.guard_cost_vs_bare (server CPU)",
+    }
+    out: dict[str, Any] = {}
+    for target, figure in judged_on.items():
+        missed = [
+            name
+            for name, row in servers.items()
+            if "failure" in row or not row["targets"].get(target, False)
+        ]
+        out[target] = {"judged_on": figure, "on": "every server variant", "missed": missed}
+    out["in_process"] = "information only: no in-process figure is a target"
     return out
 
 
@@ -397,6 +464,7 @@ def _server_guard_json(result: VariantResult) -> dict[str, Any]:
             "guarded": _round(result.median("admit_guarded", "app_us"), 2),
         },
         "guard_added_us": _round(added, 2),
+        "guard_added_wall_us": _round(result.added_us("admit_guarded", "admit", "app_wall_us"), 2),
         # What the guard's cost, measured by the application's clock, makes of a whole
         # admitted handshake on this server.
         "app_clock_cost_vs_bare": _round((bare_cost + added) / bare_cost, 4),
@@ -450,6 +518,64 @@ def _at_least(value: float | None, floor: float, *, strict: bool = False) -> boo
     return value > floor if strict else value >= floor
 
 
+def _at_most(value: float | None, ceiling: float) -> bool:
+    return value is not None and value <= ceiling
+
+
+#: Per target: how the verdict lines name it, and the figure of a row it is judged on.
+TARGET_LABELS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
+    f"deny_vs_raw_at_least_{DENY_VS_RAW_TARGET}": (
+        f"deny/raw >= {DENY_VS_RAW_TARGET}x by the application's clock",
+        lambda row: _x(row["app_clock"]["deny_vs_raw"], ".3f", "x"),
+    ),
+    f"deny_denial_vs_raw_at_least_{DENY_DENIAL_VS_RAW_TARGET}": (
+        f"DENIAL/raw >= {DENY_DENIAL_VS_RAW_TARGET}x by the application's clock",
+        lambda row: _x(row["app_clock"]["deny_denial_vs_raw"], ".3f", "x"),
+    ),
+    "deny_faster_than_accept_close": (
+        "deny cheaper than accept-then-close by server CPU",
+        lambda row: _x(row["deny_vs_accept_close"], ".2f", "x"),
+    ),
+    "deny_denial_faster_than_accept_close": (
+        "DENIAL cheaper than accept-then-close by server CPU",
+        lambda row: _x(row["deny_denial_vs_accept_close"], ".2f", "x"),
+    ),
+    "answered_as_designed": (
+        "every handshake answered as its path is built to",
+        lambda row: str(row["statuses"]),
+    ),
+    f"guard_app_clock_at_most_{GUARD_TARGET}": (
+        f"guarded/bare admitted handshake <= {GUARD_TARGET}x by the application's clock",
+        lambda row: (
+            _x(row["guard"]["app_clock_cost_vs_bare"], ".4f", "x")
+            + ("" if row["guard"]["admitted"] else " (not all admitted)")
+        ),
+    ),
+    f"guard_cpu_at_most_{GUARD_CPU_TARGET}": (
+        f"guarded/bare admitted handshake <= {GUARD_CPU_TARGET}x by server CPU",
+        lambda row: (
+            _x(row["guard"]["guard_cost_vs_bare"], ".3f", "x")
+            + ("" if row["guard"]["admitted"] else " (not all admitted)")
+        ),
+    ),
+}
+
+
+def _target_lines(servers: dict[str, dict[str, Any]]) -> list[str]:
+    """One verdict per target over every server variant, naming the figure of each miss."""
+    lines = ["  targets, on every server variant:"]
+    for key, (label, figure) in TARGET_LABELS.items():
+        missed = []
+        for name, row in servers.items():
+            if "failure" in row:
+                missed.append(f"{name} (did not run)")
+            elif not row["targets"].get(key, False):
+                missed.append(f"{name} {figure(row)}")
+        verdict = "met" if not missed else "MISSED on " + ", ".join(missed)
+        lines.append(f"    {label}: {verdict}")
+    return lines
+
+
 def _server_table(servers: dict[str, dict[str, Any]], settings: dict[str, Any]) -> list[str]:
     ok = {name: row for name, row in servers.items() if "failure" not in row}
     lines = [
@@ -475,20 +601,14 @@ def _server_table(servers: dict[str, dict[str, Any]], settings: dict[str, Any]) 
         "  server CPU per handshake, microseconds, full garbage collections left out, and the"
         " ratios (median of per-round ratios of server CPU, wall-clock in brackets); RSS growth"
         " after 10,000 vs after 10; full GC = runs with a full collection, and its cost spread"
-        " over every handshake; targets: deny/raw and DENIAL/raw judged by the application's"
-        " clock (the next table), faster than accept-then-close by server CPU, and every"
-        " answer the designed one",
+        " over every handshake; targets: every target of the variant (listed below the"
+        " tables)",
         f"  {'variant':18} {'deny':>5} {'DENIAL':>6} {'raw':>5} {'close':>5} {'acc+cl':>6}"
         f"  {'deny/raw':>13} {'DENIAL/raw':>13} {'deny/close':>13} {'deny/acc+cl':>13}"
         f" {'RSS x':>6} {'ctrl x':>6} {'full GC':>13}  targets",
     ]
     for name, row in ok.items():
         cost = row["server_cpu_us_per_handshake"]
-        wall = row["wall"]
-
-        def pair(key: str, row: dict[str, Any] = row, wall: dict[str, Any] = wall) -> str:
-            return f"{row[key]:.2f}x ({wall[key]:.2f})"
-
         missed = [key for key, met in row["targets"].items() if not met]
         verdict = "ok" if not missed else "MISSED " + ", ".join(missed)
         gc = row["gc"]
@@ -498,8 +618,8 @@ def _server_table(servers: dict[str, dict[str, Any]], settings: dict[str, Any]) 
         lines.append(
             f"  {name:18} {cost['deny']:>5.0f} {cost['deny_denial']:>6.0f} {cost['raw']:>5.0f}"
             f" {cost['close']:>5.0f} {cost['accept_close']:>6.0f}"
-            f"  {pair('deny_vs_raw'):>13} {pair('deny_denial_vs_raw'):>13}"
-            f" {pair('deny_vs_close'):>13} {pair('deny_vs_accept_close'):>13}"
+            f"  {_pair(row, 'deny_vs_raw'):>13} {_pair(row, 'deny_denial_vs_raw'):>13}"
+            f" {_pair(row, 'deny_vs_close'):>13} {_pair(row, 'deny_vs_accept_close'):>13}"
             f" {row['rss_growth_ratio']:>6.3f} {row['rss_growth_ratio_control']:>6.3f}"
             f" {collections:>13}  {verdict}"
         )
@@ -516,7 +636,8 @@ def _server_table(servers: dict[str, dict[str, Any]], settings: dict[str, Any]) 
         lines.append(
             f"  {name:18} {app['deny']:>6.1f} {app['deny_denial']:>6.1f} {app['raw']:>6.1f}"
             f" {added['deny']:>+9.1f} {added['deny_denial']:>+11.1f}"
-            f" {clock['deny_vs_raw']:>7.3f}x {clock['deny_denial_vs_raw']:>9.3f}x"
+            f" {_x(clock['deny_vs_raw'], '.3f', 'x'):>8}"
+            f" {_x(clock['deny_denial_vs_raw'], '.3f', 'x'):>10}"
         )
     lines += [
         "  the guard on the server: admitted handshakes (accept, close) of a minimal Starlette"
@@ -530,12 +651,12 @@ def _server_table(servers: dict[str, dict[str, Any]], settings: dict[str, Any]) 
         guard = row["guard"]
         cost = guard["server_cpu_us_per_handshake"]
         app = guard["app_us_per_handshake"]
-        ratio = f"{guard['guard_cost_vs_bare']:.3f}x ({guard['wall']:.2f})"
+        ratio = f"{_x(guard['guard_cost_vs_bare'], '.3f', 'x')} ({_x(guard['wall'], '.2f')})"
         lines.append(
             f"  {name:18} {guard['bare_per_s']:>7,.0f} {guard['guarded_per_s']:>9,.0f}"
             f" {cost['bare']:>5.0f} {cost['guarded']:>7.0f} {ratio:>14}"
             f" {app['bare']:>8.1f} {app['guarded']:>7.1f} {guard['guard_added_us']:>+5.1f}"
-            f" {guard['app_clock_cost_vs_bare']:>13.4f}x"
+            f" {_x(guard['app_clock_cost_vs_bare'], '.4f', 'x'):>14}"
             + ("" if guard["admitted"] else f"  NOT ALL ADMITTED: {guard['statuses']}")
         )
     lines += [
@@ -547,10 +668,8 @@ def _server_table(servers: dict[str, dict[str, Any]], settings: dict[str, Any]) 
         " use of a core; srv wait = the share of a run its threads waited for a CPU held by",
         "  other work on the machine. ctrl x = RSS growth of a fresh server over 10,000"
         " hand-written denials (the control).",
-        f"  targets: deny/raw >= {DENY_VS_RAW_TARGET} (judged on the application's clock) and"
-        " deny faster than accept-then-close (on CPU), for deny and for DENIAL; and every"
-        " handshake of every round answered as its path is built to (answered_as_designed)",
     ]
+    lines += _target_lines(servers)
     for name, row in servers.items():
         if "note" in row:
             lines.append(f"  note {name}: {row['note']}")
@@ -642,6 +761,21 @@ def _docs_section(payload: dict[str, Any], chart: bool) -> str:
         f"server; `make bench` took {payload['wall_s']:.0f} s.",
         "",
     ]
+    lines += [
+        "The targets, judged on every server variant (the figures are in the tables below):",
+        "",
+        "| target | verdict |",
+        "| --- | --- |",
+    ]
+    for target, (label, figure) in TARGET_LABELS.items():
+        missed = [
+            f"{name} ({'did not run' if 'failure' in row else figure(row)})"
+            for name, row in payload["servers"].items()
+            if "failure" in row or not row["targets"].get(target, False)
+        ]
+        verdict = "met on every server" if not missed else "**missed** on " + ", ".join(missed)
+        lines.append(f"| {label} | {verdict} |")
+    lines.append("")
     if chart:
         lines += ["![Handshakes refused per second, per server](benchmarks.png)", ""]
     lines += [
@@ -675,15 +809,13 @@ def _docs_section(payload: dict[str, Any], chart: bool) -> str:
         if "failure" in row:
             continue
         cost = row["server_cpu_us_per_handshake"]
-        wall = row["wall"]
         lines.append(
             f"| {name} | {cost['deny']:.0f} | {cost['deny_denial']:.0f} | {cost['raw']:.0f} "
             f"| {cost['close']:.0f} | {cost['accept_close']:.0f} | "
             + " | ".join(
-                f"{row[key]:.2f}x ({wall[key]:.2f})"
-                for key in ("deny_vs_raw", "deny_denial_vs_raw", "deny_vs_close")
+                _pair(row, key) for key in ("deny_vs_raw", "deny_denial_vs_raw", "deny_vs_close")
             )
-            + f" | {row['deny_vs_accept_close']:.2f}x ({wall['deny_vs_accept_close']:.2f}) "
+            + f" | {_pair(row, 'deny_vs_accept_close')} "
             f"| {row['rss_growth_ratio']:.3f} | {row['rss_growth_ratio_control']:.3f} "
             f"| {row['gc']['runs_with_a_full_collection']}/{row['gc']['runs']}, "
             f"{row['gc']['full_us_per_handshake']:.0f} µs |"
@@ -692,7 +824,8 @@ def _docs_section(payload: dict[str, Any], chart: bool) -> str:
         "",
         "Inside each server, the application's own time per handshake (the server's `send` "
         "excluded), what the helper adds to the hand-written messages, and the `deny/raw` that "
-        "makes of a whole handshake (the judged figure):",
+        f"makes of a whole handshake (the judged figures: at least {DENY_VS_RAW_TARGET}x for "
+        f"`deny`, {DENY_DENIAL_VS_RAW_TARGET}x for `DENIAL`):",
         "",
         "| server | deny µs | DENIAL µs | raw µs | deny adds µs | DENIAL adds µs | deny/raw "
         "| DENIAL/raw |",
@@ -707,15 +840,17 @@ def _docs_section(payload: dict[str, Any], chart: bool) -> str:
         lines.append(
             f"| {name} | {app['deny']:.1f} | {app['deny_denial']:.1f} | {app['raw']:.1f} "
             f"| {added['deny']:+.1f} | {added['deny_denial']:+.1f} "
-            f"| {clock['deny_vs_raw']:.3f}x | {clock['deny_denial_vs_raw']:.3f}x |"
+            f"| {_x(clock['deny_vs_raw'], '.3f', 'x')} "
+            f"| {_x(clock['deny_denial_vs_raw'], '.3f', 'x')} |"
         )
     lines += [
         "",
         "The guard on each server: admitted handshakes (accept, then close) of the minimal "
         "Starlette app of the in-process benchmark, bare and inside `WebSocketGuard` with a "
         "check that admits: server CPU per handshake and the cost ratio (wall-clock in "
-        "brackets), the application's own time and what the guard adds there, and the cost "
-        "that makes of a whole admitted handshake:",
+        "brackets; judged: at most "
+        f"{GUARD_CPU_TARGET}x), the application's own time and what the guard adds there, and "
+        f"the cost that makes of a whole admitted handshake (judged: at most {GUARD_TARGET}x):",
         "",
         "| server | bare µs | guarded µs | guarded/bare | app bare µs | app guarded µs "
         "| guard adds µs | of a handshake |",
@@ -729,14 +864,14 @@ def _docs_section(payload: dict[str, Any], chart: bool) -> str:
         app = guard["app_us_per_handshake"]
         lines.append(
             f"| {name} | {cost['bare']:.0f} | {cost['guarded']:.0f} "
-            f"| {guard['guard_cost_vs_bare']:.3f}x ({guard['wall']:.2f}) "
+            f"| {_x(guard['guard_cost_vs_bare'], '.3f', 'x')} ({_x(guard['wall'], '.2f')}) "
             f"| {app['bare']:.1f} | {app['guarded']:.1f} | {guard['guard_added_us']:+.1f} "
-            f"| {guard['app_clock_cost_vs_bare']:.4f}x |"
+            f"| {_x(guard['app_clock_cost_vs_bare'], '.4f', 'x')} |"
         )
     lines += [
         "",
-        "In process, one denial (ns per call; ratio to the hand-written messages, median of "
-        f"{ip['repeats']} interleaved rounds):",
+        "In process, as information (no target): one denial, ns per call; ratio to the "
+        f"hand-written messages, median of {ip['repeats']} interleaved rounds:",
         "",
         "| call | serializing `send` | ratio | no-op `send` | ratio |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -763,6 +898,19 @@ def _docs_section(payload: dict[str, Any], chart: bool) -> str:
             f"| {labels[arm]} | {ip['ns_per_call'][arm]:,} | {wire_ratio:.2f}x "
             f"| {noop['ns_per_call'][arm]:,} | {noop_ratio:.2f}x |"
         )
+    validation = ip.get("validation")
+    if validation is not None:
+        lines += [
+            "",
+            "Validating a typical denial (401, two headers, a 24-byte JSON body), µs per call "
+            "(median of the same rounds):",
+            "",
+            "| call | µs |",
+            "| --- | ---: |",
+            f"| `Denial(401, headers, body)` | {validation['denial_us']:.2f} |",
+            f"| `Denial.json(401, data, headers)` | {validation['denial_json_us']:.2f} |",
+            f"| its messages, `DENIAL.messages(scope)` | {validation['messages_us']:.2f} |",
+        ]
     if ip.get("guard_http_cost_vs_bare") is not None:
         lines += [
             "",
@@ -867,6 +1015,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
     }
     payload: dict[str, Any] = {
+        "targets": _targets_json(servers),
         "in_process": _in_process_json(in_process),
         "servers": servers,
         "client": ceiling,
@@ -886,11 +1035,16 @@ def main(argv: list[str] | None = None) -> int:
             "rounds of the ratio of server CPU time per handshake (other / mode): above 1 means "
             "the first path is cheaper; 'faster than accept-then-close' is judged on these",
             "app_us_per_handshake, helper_added_us": "the application's own time per handshake "
-            "inside the server (its send excluded), and what deny adds to the hand-written "
-            "messages there (median over rounds of the per-round difference)",
+            "inside the server, by the CPU clock of the thread that runs it (the server's send "
+            "and receive and full garbage collections excluded), and what deny adds to the "
+            "hand-written messages there (median over rounds of the per-round difference); "
+            "app_wall_us_per_handshake, helper_added_wall_us: the same by the wall clock, which "
+            "also counts the moments the process waited for a CPU; app_clock_moved: handshakes "
+            "whose code resumed on another thread (the thread clock would not follow them)",
             "app_clock": "raw CPU per handshake / (that + helper_added_us): the deny/raw ratio "
-            "the helper's measured cost makes of a whole handshake; 'at least 0.95x' is judged "
-            "on these",
+            "the helper's measured cost makes of a whole handshake; the targets 'deny at least "
+            f"{DENY_VS_RAW_TARGET}x' and 'DENIAL at least {DENY_DENIAL_VS_RAW_TARGET}x' are "
+            "judged on these",
             "wall": "the same ratios of wall-clock rates",
             "best_of": "the same ratios of each path's least disturbed round",
             "cpu_per_s": "handshakes per second of the server's CPU time, less the time the "
@@ -898,7 +1052,8 @@ def main(argv: list[str] | None = None) -> int:
             "a full collection walks all the process holds, so its cost is set by the server's "
             "heap, not by the path of the run it falls in; gross: the same and the ratios with "
             "that time left in",
-            "gc": "Python's garbage collector in the application's process over the rounds: "
+            "gc": "Python's garbage collector in the application's process over the rounds "
+            "(CPU time of the collecting thread): "
             "full collections, the runs that had one, their time spread over every handshake, "
             "and the median time per handshake in any collection on /deny",
             "p50_ms, p99_ms": "latency of /deny from connect to the whole answer (median of the "
@@ -909,11 +1064,19 @@ def main(argv: list[str] | None = None) -> int:
             "guard": "per server: admitted handshakes of the in-process benchmark's Starlette "
             "app, bare and in WebSocketGuard with a check that admits; guard_cost_vs_bare: median "
             "over rounds of guarded / bare server CPU per handshake (wall: of the rates); "
-            "guard_added_us: what the guard adds by the application's clock; "
-            "app_clock_cost_vs_bare: (bare CPU per handshake + that) / bare CPU per handshake",
-            "in_process": "ratios to the hand-written messages with a send that serializes "
-            "the messages (noop_send: a send that returns at once); guard_*: WebSocketGuard "
-            "over a minimal Starlette app against the bare app, with three floors beside it",
+            "guard_added_us: what the guard adds by the application's clock (guard_added_wall_us: "
+            "by the wall clock); "
+            "app_clock_cost_vs_bare: (bare CPU per handshake + that) / bare CPU per handshake; "
+            f"targets: app_clock_cost_vs_bare at most {GUARD_TARGET}x and guard_cost_vs_bare at "
+            f"most {GUARD_CPU_TARGET}x",
+            "targets": "per target: the figure it is judged on, on every server variant, and "
+            "the variants that missed it; per server the same verdicts under 'targets'",
+            "in_process": "information, no targets: ratios to the hand-written messages with a "
+            "send that serializes the messages (noop_send: a send that returns at once); "
+            "validation: microseconds to validate a typical denial (401, two headers, a 24-byte "
+            "JSON body) as Denial(...) and as Denial.json(...), and to build its messages; "
+            "guard_*: WebSocketGuard over a minimal Starlette app against the bare app, with "
+            "floors beside it",
         },
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "wall_s": None,

@@ -16,6 +16,16 @@ Denial arms, each sending the same two ``websocket.http.response.*`` messages:
 ``deny_denial``  ``deny(scope, send, DENIAL)`` with a `Denial` validated once, ahead of time;
 ``denial_app``   ``await DENIAL(scope, receive, send)``, the `Denial` as an ASGI application.
 
+Validation arms, plain calls (no coroutine, no ``send``), each validating one typical denial, a
+401 with two headers and a small JSON body:
+
+``denial``       ``Denial(401, HEADERS, BODY)``: what ``deny(scope, send, 401, headers, body)``
+                 does before it builds the messages;
+``denial_json``  ``Denial.json(401, {"error": "unauthorized"}, [www-authenticate])``, which
+                 encodes the body and adds the content type;
+``messages``     ``DENIAL.messages(SCOPE)``: building the two messages from a valid `Denial`,
+                 the step that follows validation in every call of `deny`.
+
 Each is measured against two ``send`` callables: ``noop`` returns at once (the helper's own cost,
 nothing to hide it) and ``wire`` does the least an HTTP/1.1 server must do with the messages
 (write the status line, headers and body into a buffer), a floor under any real server's send.
@@ -55,9 +65,14 @@ from typing import Any
 from asgi_ws_deny import EXTENSION, Denial, deny
 from bench.server_app import BODY, HEADERS, STATUS
 
+#: `Denial.json`'s form of the same denial: the body as data, the content type added by it.
+JSON_DATA = {"error": "unauthorized"}
+JSON_HEADERS = HEADERS[:1]
+
 __all__ = ("ECHO_MESSAGES", "Comparison", "echo_figures", "run_echo", "run_in_process")
 
 Arm = Callable[[], Awaitable[None]]
+Call = Callable[[], object]
 
 SCOPE: dict[str, Any] = {
     "type": "websocket",
@@ -170,6 +185,28 @@ def _denial_arms(send: Callable[[Any], Awaitable[None]]) -> dict[str, Arm]:
     }
 
 
+def _validation_arms() -> dict[str, Call]:
+    scope = SCOPE
+
+    def denial() -> object:
+        return Denial(STATUS, HEADERS, BODY)
+
+    def denial_json() -> object:
+        return Denial.json(STATUS, JSON_DATA, JSON_HEADERS)
+
+    def messages() -> object:
+        return DENIAL.messages(scope)
+
+    return {"denial": denial, "denial_json": denial_json, "messages": messages}
+
+
+def _check_validation_arms() -> None:
+    """Both validation arms must build the benchmark's denial, or they time something else."""
+    built = {name: arm() for name, arm in _validation_arms().items() if name != "messages"}
+    if any(denial != DENIAL for denial in built.values()):
+        raise AssertionError(f"the validation arms build other denials: {built}")
+
+
 def _check_arms_agree(send_factory: Callable[[], Any]) -> None:
     """Every denial arm must put the same bytes on the wire, or the comparison is void."""
     outputs: dict[str, bytes] = {}
@@ -204,7 +241,7 @@ def _starlette_app() -> Any:
 
 
 def _guard_arms() -> dict[str, dict[str, Arm]]:
-    from asgi_ws_deny.guard import Handshake, WebSocketGuard
+    from asgi_ws_deny import Handshake, WebSocketGuard
 
     bare = _starlette_app()
 
@@ -357,42 +394,67 @@ async def _time(arm: Arm, number: int) -> float:
         gc.enable()
 
 
-async def _calibrate(arm: Arm, target_s: float) -> int:
+async def _time_call(arm: Call, number: int) -> float:
+    """`_time` for a plain call: no coroutine around it, so none is counted in its figure."""
+    gc.collect()
+    gc.disable()
+    try:
+        started = time.perf_counter_ns()
+        for _ in range(number):
+            arm()
+        return (time.perf_counter_ns() - started) / number
+    finally:
+        gc.enable()
+
+
+Timer = Callable[[Any, int], Awaitable[float]]
+
+
+async def _calibrate(arm: Any, target_s: float, timer: Timer) -> int:
     """How many calls make a batch of about ``target_s`` seconds."""
     number = 100
     while True:
-        per_call = await _time(arm, number)
+        per_call = await timer(arm, number)
         if per_call * number >= target_s * 1e9 / 4 or number >= 1_000_000:
             return max(100, int(target_s * 1e9 / per_call))
         number *= 4
 
 
 async def _compare(
-    arms: dict[str, Arm], baseline: str, repeats: int, target_s: float
+    arms: Mapping[str, Any],
+    baseline: str,
+    repeats: int,
+    target_s: float,
+    timer: Timer = _time,
 ) -> Comparison:
     names = list(arms)
-    for arm in arms.values():  # warm up: first calls build caches (Starlette's middleware stack)
-        await _time(arm, 200)
-    number = min([await _calibrate(arms[name], target_s) for name in names])
+    for arm in arms.values():  # warm up: Starlette builds its middleware stack on the first call
+        await timer(arm, 200)
+    number = min([await _calibrate(arms[name], target_s, timer) for name in names])
     samples: dict[str, list[float]] = {name: [] for name in names}
     for repeat in range(repeats):
         shift = repeat % len(names)
         for name in names[shift:] + names[:shift]:
-            samples[name].append(await _time(arms[name], number))
+            samples[name].append(await timer(arms[name], number))
     return Comparison(baseline, samples)
 
 
 def run_in_process(
     *, repeats: int = 15, target_s: float = 0.02, guard: bool = True
 ) -> dict[str, Comparison]:
-    """Every in-process comparison, by name: ``denial_noop``, ``denial_wire``, and, when the
-    guard exists and ``guard`` is true, ``guard_http``, ``guard_websocket`` and ``guard_echo``."""
+    """Every in-process comparison, by name: ``denial_noop``, ``denial_wire``, ``validation``
+    and, when the guard exists and ``guard`` is true, ``guard_http``, ``guard_websocket`` and
+    ``guard_echo``."""
     _check_arms_agree(_WireSend)
+    _check_validation_arms()
 
     async def main() -> dict[str, Comparison]:
         results = {
             "denial_noop": await _compare(_denial_arms(_noop_send), "raw", repeats, target_s),
             "denial_wire": await _compare(_denial_arms(_WireSend()), "raw", repeats, target_s),
+            "validation": await _compare(
+                _validation_arms(), "denial", repeats, target_s, _time_call
+            ),
         }
         if guard:
             for kind, arms in _guard_arms().items():

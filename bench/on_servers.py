@@ -16,9 +16,11 @@ its pid) with `bench.server_app`, and, in order:
    something else on the machine held.
 
 After each run the application's own clock is read from ``GET /stats`` (`bench.server_app`):
-the time it spent per handshake outside the server's ``send``. The difference between two
-paths there is what the helper adds inside the real server, far below what the whole-server
-figures can resolve.
+the CPU time its thread spent per handshake outside the server's ``send`` and ``receive``
+(and the wall-clock time, kept beside it). The difference between two paths there is what the
+helper adds inside the real server, far below what the whole-server figures can resolve, and
+in the same unit as the server CPU time it is set against: a process waiting for a CPU that
+other work holds adds to neither.
 
 Ratios between modes are taken within each round and their median is reported, twice: of the
 rates the clients saw, and of the server CPU time per handshake (``cpu_per_s`` is its inverse:
@@ -100,6 +102,10 @@ class ModeRun:
     gc_us: float = math.nan
     #: `cpu_per_s` with the full collections' time taken out (see `_mode_run`).
     net_cpu_per_s: float = 0.0
+    #: `app_us` by the wall clock, and the handshakes whose code resumed on another thread
+    #: (where the thread's CPU clock would not have followed it).
+    app_wall_us: float = math.nan
+    moved: int = 0
 
 
 @dataclass
@@ -121,10 +127,10 @@ class VariantResult:
     def median(self, mode: str, attribute: str) -> float:
         return float(statistics.median(getattr(run, attribute) for run in self.of(mode)))
 
-    def added_us(self, mode: str, other: str) -> float:
+    def added_us(self, mode: str, other: str, clock: str = "app_us") -> float:
         """Median over rounds of how much longer the application itself took on ``mode``."""
         pairs = zip(self.of(mode), self.of(other), strict=True)
-        return float(statistics.median(a.app_us - b.app_us for a, b in pairs))
+        return float(statistics.median(getattr(a, clock) - getattr(b, clock) for a, b in pairs))
 
     def ratio(self, mode: str, other: str, attribute: str = "rate") -> float:
         """Median over rounds of ``attribute`` (a rate) of ``mode`` over that of ``other``."""
@@ -143,6 +149,8 @@ def _mode_run(
     elapsed_total: float,
     app_us: float = math.nan,
     gc: tuple[int, int, int] | list[int] = (0, 0, 0),
+    app_wall_us: float = math.nan,
+    moved: int = 0,
 ) -> ModeRun:
     completed = result.completed
     full, full_ns, every_ns = gc
@@ -168,6 +176,8 @@ def _mode_run(
         gc_full_s=full_ns / 1e9,
         gc_us=every_ns / len(completed) / 1000 if completed else math.nan,
         net_cpu_per_s=len(completed) / net_cpu if net_cpu > 0 else 0.0,
+        app_wall_us=app_wall_us,
+        moved=moved,
     )
 
 
@@ -199,7 +209,7 @@ def _load(
 
 
 def _app_stats(server: RunningServer) -> dict[str, list[int]]:
-    """The application's clock per path since the last call (`bench.server_app` ``/stats``)."""
+    """The application's clocks per path since the last call (`bench.server_app` ``/stats``)."""
     url = f"http://{server.host}:{server.port}/stats"
     with urllib.request.urlopen(url, timeout=10) as response:
         stats: dict[str, list[int]] = json.loads(response.read() or b"{}")
@@ -258,9 +268,12 @@ def bench_variant(
                         server, ALL_MODES[mode], count, concurrency, budget
                     )
                     stats = _app_stats(server)
-                    handshakes, app_ns = stats.get(ALL_MODES[mode], [0, 0])
+                    handshakes, app_ns, wall_ns, moved = stats.get(ALL_MODES[mode], [0, 0, 0, 0])
                     app_us = app_ns / handshakes / 1000 if handshakes else math.nan
-                    run = _mode_run(mode, load, cpu, wait, elapsed, app_us, stats["gc"])
+                    wall_us = wall_ns / handshakes / 1000 if handshakes else math.nan
+                    run = _mode_run(
+                        mode, load, cpu, wait, elapsed, app_us, stats["gc"], wall_us, moved
+                    )
                     result.runs.append(run)
                 rates = ", ".join(
                     f"{run.mode} {run.rate:,.0f}/s" for run in result.runs[-len(modes) :]

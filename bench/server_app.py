@@ -28,18 +28,24 @@ in a denial response, which would measure a crash instead of a denial.
 Every path runs through the same clocked ``send`` and ``receive`` wrappers, so the time the
 application itself takes (the server's ``send`` and ``receive`` excluded) can be read per path
 from ``GET /stats``: the helper's and the guard's cost measured inside each real server, where
-the whole-server figures are too coarse for them.
-``/stats`` also gives the time the process spent in Python's garbage collector, and its full
-collections, since the last call: a server whose heap grows pays for ever larger collections,
-which falls on whichever run they happen in.
+the whole-server figures are too coarse for them. That clock is the CPU time of the thread
+that runs the handshake (``time.thread_time_ns``), so a moment the process waits for a CPU
+that other work on the machine holds is not counted, as it is not in the server CPU time the
+figure is set against; the wall-clock time is kept beside it. A handshake whose code resumes
+on another thread after an await would make the thread clock meaningless: each path counts
+those (none on any server so far).
+``/stats`` also gives the CPU time the process spent in Python's garbage collector, and its
+full collections, since the last call: a server whose heap grows pays for ever larger
+collections, which falls on whichever run they happen in.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import threading
 from collections.abc import MutableMapping
-from time import perf_counter_ns
+from time import perf_counter_ns, thread_time_ns
 from typing import Any
 
 from starlette.applications import Starlette
@@ -54,12 +60,13 @@ STATUS = 401
 DENIAL = Denial(STATUS, HEADERS, BODY)
 CLOSE: dict[str, Any] = {"type": "websocket.close", "code": 1008, "reason": ""}
 
-#: Per path: handshakes, and nanoseconds spent in the application itself, the server's ``send``
-#: and ``receive`` and full garbage collections excluded. ``GET /stats`` returns them as JSON
-#: and starts them again.
+#: Per path: handshakes; the application's own CPU nanoseconds (its thread's), the server's
+#: ``send`` and ``receive`` and full garbage collections excluded; the same by the wall clock;
+#: and the handshakes whose code resumed on another thread. ``GET /stats`` returns them as
+#: JSON and starts them again.
 STATS: dict[str, list[int]] = {}
-#: Since the last ``GET /stats``: full (generation 2) collections of this process, the
-#: nanoseconds they took, and the nanoseconds of every collection. ``/stats`` key ``"gc"``.
+#: Since the last ``GET /stats``: full (generation 2) collections of this process, the CPU
+#: nanoseconds they took, and the CPU nanoseconds of every collection. ``/stats`` key ``"gc"``.
 GC = [0, 0, 0]
 _collecting = [0]
 #: The full-collection clock of the handshake whose application code runs now, if any: a full
@@ -69,10 +76,11 @@ _running: list[list[int] | None] = [None]
 
 
 def _clock_collections(phase: str, info: dict[str, int]) -> None:
+    # A collection runs on the thread that triggered it, from start to stop.
     if phase == "start":
-        _collecting[0] = perf_counter_ns()
+        _collecting[0] = thread_time_ns()
         return
-    took = perf_counter_ns() - _collecting[0]
+    took = thread_time_ns() - _collecting[0]
     GC[2] += took
     if info["generation"] == 2:
         GC[0] += 1
@@ -137,32 +145,38 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     kind = scope["type"]
     if kind == "websocket":
         path = scope["path"]
-        in_server = 0
+        in_server = in_server_wall = 0
         full_gc = [0]
+        thread = threading.get_ident()
+        moved = 0
 
         async def timed_send(message: MutableMapping[str, Any]) -> None:
             # The server's own work on a message is the same for every path; only the
             # application's part differs, so that is what is clocked.
-            nonlocal in_server
+            nonlocal in_server, in_server_wall, moved
             _running[0] = None  # other handshakes run while this one waits for the server
-            sent = perf_counter_ns()
+            sent, sent_wall = thread_time_ns(), perf_counter_ns()
             try:
                 await send(message)
             finally:
-                in_server += perf_counter_ns() - sent
+                in_server += thread_time_ns() - sent
+                in_server_wall += perf_counter_ns() - sent_wall
+                moved |= threading.get_ident() != thread
                 _running[0] = full_gc
 
         async def timed_receive() -> Any:
-            nonlocal in_server
+            nonlocal in_server, in_server_wall, moved
             _running[0] = None
-            asked = perf_counter_ns()
+            asked, asked_wall = thread_time_ns(), perf_counter_ns()
             try:
                 return await receive()
             finally:
-                in_server += perf_counter_ns() - asked
+                in_server += thread_time_ns() - asked
+                in_server_wall += perf_counter_ns() - asked_wall
+                moved |= threading.get_ident() != thread
                 _running[0] = full_gc
 
-        started = perf_counter_ns()
+        started, started_wall = thread_time_ns(), perf_counter_ns()
         _running[0] = full_gc
         try:
             if path == "/admit":
@@ -173,9 +187,12 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 await refuse(path, scope, timed_send)
         finally:
             _running[0] = None
-        entry = STATS.setdefault(path, [0, 0])
+        ended, ended_wall = thread_time_ns(), perf_counter_ns()
+        entry = STATS.setdefault(path, [0, 0, 0, 0])
         entry[0] += 1
-        entry[1] += perf_counter_ns() - started - in_server - full_gc[0]
+        entry[1] += ended - started - in_server - full_gc[0]
+        entry[2] += ended_wall - started_wall - in_server_wall - full_gc[0]
+        entry[3] += moved or threading.get_ident() != thread
     elif kind == "http":
         body = b""
         if scope["path"] == "/stats":
