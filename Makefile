@@ -6,10 +6,13 @@ PYTHON ?= $(shell PYENV_VERSION=3.12.1 python3.12 -c 'import sys; print(sys.exec
 	|| python3 -c 'import sys; print(sys.executable)')
 VENV := .venv
 BIN := $(VENV)/bin
+# Two stamps: make conformance installs only what the server matrix needs (the `conformance`
+# extra); make test installs everything (`dev`, which holds `conformance` too, so it stamps both).
 STAMP := $(VENV)/.installed
+CONFORMANCE_STAMP := $(VENV)/.installed-conformance
 CONSTRAINTS := conformance/constraints.txt
 
-.PHONY: help install test lint typecheck pytest pythons conformance conformance-latest bench soak docs clean
+.PHONY: help install test lint typecheck pytest pythons sdist-check conformance conformance-latest bench soak docs clean
 
 help:
 	@echo "make test          lint, type-check and run every test"
@@ -18,6 +21,7 @@ help:
 	@echo "make lint          ruff check and ruff format --check"
 	@echo "make typecheck     mypy --strict"
 	@echo "make pythons       the package's own tests on Python $(OTHER_PYTHONS) too"
+	@echo "make sdist-check   build the sdist, install it in a fresh venv, run its tests"
 	@echo "make docs          build the documentation site into site/ (strict)"
 	@echo "make bench         benchmarks: in process and on every server (bench/results.json)"
 	@echo "make soak          the full soak, load and fault tests"
@@ -26,6 +30,12 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
+	touch $@ $(CONFORMANCE_STAMP)
+
+$(CONFORMANCE_STAMP): pyproject.toml $(CONSTRAINTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[conformance]'
 	touch $@
 
 install: $(STAMP)
@@ -59,7 +69,7 @@ UNIT_TESTS := tests/test_core_deny.py tests/test_core_messages.py tests/test_cor
 	tests/test_core_validation.py tests/test_injection.py tests/test_robustness.py \
 	tests/test_guard.py tests/test_guard_state.py tests/test_guard_properties.py \
 	tests/test_denied.py tests/test_checks.py tests/test_origin.py tests/test_ratelimit.py \
-	tests/test_testing.py tests/test_package.py tests/test_vendor.py
+	tests/test_testing.py tests/test_package.py tests/test_vendor.py tests/test_install_hints.py
 UNIT_EXTRAS := pytest hypothesis trio asgiref h11 idna
 
 .venv-%/.installed: pyproject.toml $(CONSTRAINTS)
@@ -76,13 +86,27 @@ pythons: $(foreach version,$(OTHER_PYTHONS),.venv-$(version)/.installed)
 		.venv-$$version/bin/python -m pytest -q -p no:cacheprovider $(UNIT_TESTS) || exit 1; \
 	done
 
+# The source distribution tests itself as a user who unpacked it would: built from this tree,
+# unpacked, installed with its test-suite extra in a fresh venv, then its pytest run. It carries
+# the package and tests/ only; the tests that need the repository's conformance/, bench/ or
+# examples/ are reported as skipped there (they all run in the pytest step above).
+SDIST_DIR := build/sdist-check
+sdist-check: $(STAMP)
+	rm -rf $(SDIST_DIR)
+	$(BIN)/python -m build --quiet --sdist --outdir $(SDIST_DIR) . >/dev/null
+	! tar -tzf $(SDIST_DIR)/asgi_ws_deny-*.tar.gz | grep -E '/(conformance|bench|examples|docs)/'
+	tar -xzf $(SDIST_DIR)/asgi_ws_deny-*.tar.gz -C $(SDIST_DIR)
+	cd $(SDIST_DIR)/asgi_ws_deny-*/ && $(PYTHON) -m venv .venv \
+		&& .venv/bin/python -m pip install --quiet -c $(CURDIR)/$(CONSTRAINTS) '.[test-suite]' \
+		&& .venv/bin/python -m pytest -q -p no:cacheprovider
+
 # pytest runs last so that its summary is the closing line.
-test: lint typecheck docs pythons pytest
+test: lint typecheck docs pythons sdist-check pytest
 
 # The server matrix (conformance/README.md): pytest-xdist, a group per server variant; prints the
 # progress, the matrix and the wall time, writes conformance/results/ and docs/support-matrix.md.
 # Extra pytest options: make conformance CONFORMANCE_ARGS="--variants daphne".
-conformance: $(STAMP)
+conformance: $(CONFORMANCE_STAMP)
 	$(BIN)/python -m conformance $(CONFORMANCE_ARGS)
 
 # The same matrix against the newest releases of every server and client, in a venv of its own
