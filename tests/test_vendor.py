@@ -5,6 +5,7 @@ The core test suite itself runs against a vendored copy too: see the ``core`` fi
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,17 @@ def test_the_module_runs_as_a_program(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "_ws_deny.py").read_text() == vendored_source()
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["vendor", "--help"]], ids=["main", "vendor"])
+def test_the_help_is_plain_text(argv: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "asgi_ws_deny", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "vendor" in result.stdout
+    # No reStructuredText: literals, roles or references would be printed as typed.
+    assert not re.search(r"`|:\w+:|\|\w+\|", result.stdout), result.stdout
