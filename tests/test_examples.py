@@ -124,9 +124,9 @@ def test_the_allowed_client_is_greeted(run: Run, server_frames: Frames) -> None:
     assert server_frames(run.allowed.extra) == [(0x1, b"hello alice"), (0x8, b"\x03\xe8")]
 
 
-#: Error lines a server logs for a correct denial, by variant. uvicorn's websockets-sansio
+#: Error lines a server logs for a correct denial, by variant. uvicorn 0.54.0's websockets-sansio
 #: implementation never marks the handshake complete after a denial response, so it logs this
-#: on every one (upstream: Kludex/uvicorn pull request 3138); nothing the app can change.
+#: on every one (upstream: Kludex/uvicorn pull request 3138); 0.55.0 no longer does.
 SPURIOUS_ERRORS = {
     "uvicorn-sansio": {"ERROR:    ASGI callable returned without completing handshake."},
 }
