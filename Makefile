@@ -92,8 +92,9 @@ pythons: $(foreach version,$(OTHER_PYTHONS),.venv-$(version)/.installed)
 # examples/ are reported as skipped there (they all run in the pytest step above).
 SDIST_DIR := build/sdist-check
 sdist-check: $(STAMP)
-	rm -rf $(SDIST_DIR)
-	$(BIN)/python -m build --quiet --sdist --outdir $(SDIST_DIR) . >/dev/null
+	rm -rf $(SDIST_DIR) && mkdir -p $(SDIST_DIR)
+	$(BIN)/python -m build --sdist --outdir $(SDIST_DIR) . >$(SDIST_DIR)/build.log 2>&1 \
+		|| { cat $(SDIST_DIR)/build.log; exit 1; }
 	! tar -tzf $(SDIST_DIR)/asgi_ws_deny-*.tar.gz | grep -E '/(conformance|bench|examples|docs)/'
 	tar -xzf $(SDIST_DIR)/asgi_ws_deny-*.tar.gz -C $(SDIST_DIR)
 	cd $(SDIST_DIR)/asgi_ws_deny-*/ && $(PYTHON) -m venv .venv \

@@ -18,7 +18,7 @@ import pytest
 from asgi_ws_deny import Denial, Handshake, WebSocketGuard
 from asgi_ws_deny.checks import InvalidCheckError, RateLimitCheck, client_host, client_network
 from asgi_ws_deny.testing import HandshakeResult, handshake
-from tests.checks_support import Endpoint, RedisServer, redis_server, view
+from tests.checks_support import Endpoint, RedisServer, free_port, redis_server, view
 
 pytestmark = pytest.mark.anyio
 
@@ -277,8 +277,6 @@ async def test_memory_storages_do_not_share(namespace: str) -> None:
 
 
 async def test_redis_down_fails_closed(caplog: pytest.LogCaptureFixture) -> None:
-    from conformance.servers import free_port
-
     caplog.set_level(logging.ERROR)
     url = f"redis://127.0.0.1:{free_port()}/0?socket_connect_timeout=1&socket_timeout=1"
     check = RateLimitCheck("3/hour", storage=url)
