@@ -6,11 +6,14 @@ PYTHON ?= $(shell PYENV_VERSION=3.12.1 python3.12 -c 'import sys; print(sys.exec
 	|| python3 -c 'import sys; print(sys.executable)')
 VENV := .venv
 BIN := $(VENV)/bin
+# Two stamps: make conformance installs only what the server matrix needs (the `conformance`
+# extra); make test installs everything (`dev`, which holds `conformance` too, so it stamps both).
 STAMP := $(VENV)/.installed
+CONFORMANCE_STAMP := $(VENV)/.installed-conformance
 CONSTRAINTS := conformance/constraints.txt
 
-.PHONY: help install test lint typecheck pytest pythons conformance support-matrix conformance-latest \
-	bench soak docs clean vendoring-proof
+.PHONY: help install test lint typecheck pytest pythons sdist-check conformance support-matrix \
+	conformance-latest bench soak docs clean vendoring-proof
 
 help:
 	@echo "make test          lint, type-check and run every test"
@@ -20,6 +23,7 @@ help:
 	@echo "make lint          ruff check and ruff format --check"
 	@echo "make typecheck     mypy --strict"
 	@echo "make pythons       the package's own tests on Python $(OTHER_PYTHONS) too"
+	@echo "make sdist-check   build the sdist, install it in a fresh venv, run its tests"
 	@echo "make docs          build the documentation site into site/ (strict)"
 	@echo "make bench         benchmarks: in process and on every server (bench/results.json)"
 	@echo "make soak          the full soak, load and fault tests"
@@ -29,6 +33,12 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
+	touch $@ $(CONFORMANCE_STAMP)
+
+$(CONFORMANCE_STAMP): pyproject.toml $(CONSTRAINTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[conformance]'
 	touch $@
 
 install: $(STAMP)
@@ -61,8 +71,9 @@ OTHER_PYTHONS := 3.10 3.11 3.13
 UNIT_TESTS := tests/test_core_deny.py tests/test_core_denial_send.py tests/test_core_messages.py tests/test_core_properties.py \
 	tests/test_core_validation.py tests/test_injection.py tests/test_robustness.py \
 	tests/test_guard.py tests/test_guard_state.py tests/test_guard_properties.py \
-	tests/test_denied.py tests/test_checks.py tests/test_origin.py tests/test_ratelimit.py tests/test_admission.py \
-	tests/test_testing.py tests/test_package.py tests/test_vendor.py
+	tests/test_denied.py tests/test_checks.py tests/test_origin.py tests/test_ratelimit.py \
+	tests/test_admission.py tests/test_testing.py tests/test_package.py tests/test_vendor.py \
+	tests/test_install_hints.py
 UNIT_EXTRAS := pytest hypothesis trio asgiref h11 idna
 
 .venv-%/.installed: pyproject.toml $(CONSTRAINTS)
@@ -79,19 +90,34 @@ pythons: $(foreach version,$(OTHER_PYTHONS),.venv-$(version)/.installed)
 		.venv-$$version/bin/python -m pytest -q -p no:cacheprovider $(UNIT_TESTS) || exit 1; \
 	done
 
+# The source distribution tests itself as a user who unpacked it would: built from this tree,
+# unpacked, installed with its test-suite extra in a fresh venv, then its pytest run. It carries
+# the package and tests/ only; the tests that need the repository's conformance/, bench/ or
+# examples/ are reported as skipped there (they all run in the pytest step above).
+SDIST_DIR := build/sdist-check
+sdist-check: $(STAMP)
+	rm -rf $(SDIST_DIR) && mkdir -p $(SDIST_DIR)
+	$(BIN)/python -m build --sdist --outdir $(SDIST_DIR) . >$(SDIST_DIR)/build.log 2>&1 \
+		|| { cat $(SDIST_DIR)/build.log; exit 1; }
+	! tar -tzf $(SDIST_DIR)/asgi_ws_deny-*.tar.gz | grep -E '/(conformance|bench|examples|docs)/'
+	tar -xzf $(SDIST_DIR)/asgi_ws_deny-*.tar.gz -C $(SDIST_DIR)
+	cd $(SDIST_DIR)/asgi_ws_deny-*/ && $(PYTHON) -m venv .venv \
+		&& .venv/bin/python -m pip install --quiet -c $(CURDIR)/$(CONSTRAINTS) '.[test-suite]' \
+		&& .venv/bin/python -m pytest -q -p no:cacheprovider
+
 # pytest runs last so that its summary is the closing line.
-test: lint typecheck docs pythons pytest
+test: lint typecheck docs pythons sdist-check pytest
 
 # The server matrix (conformance/README.md): pytest-xdist, a group per server variant; prints the
 # progress and the summary, writes conformance/results/ only (ignored by git).
 # Extra pytest options: make conformance CONFORMANCE_ARGS="--variants daphne" (or "-v --matrix").
-conformance: $(STAMP)
+conformance: $(CONFORMANCE_STAMP)
 	$(BIN)/python -m conformance $(CONFORMANCE_ARGS)
 
 # The tracked support matrix: the whole matrix, then docs/support-matrix.md and the record of the
 # results it shows, docs/support-matrix.json (no dates or timings: its diff is what changed).
 # Only this target writes them; make test fails when the page is stale against the record.
-support-matrix: $(STAMP)
+support-matrix: $(CONFORMANCE_STAMP)
 	$(BIN)/python -m conformance --support-matrix docs/support-matrix.md $(CONFORMANCE_ARGS)
 
 # The same matrix against the newest releases of every server and client, in a venv of its own

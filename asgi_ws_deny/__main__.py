@@ -12,15 +12,20 @@ from asgi_ws_deny.vendor import VendorError, check_copy, vendor
 
 __all__ = ("main",)
 
+#: What ``--help`` prints above the commands: plain text, as a terminal shows it.
+_DESCRIPTION = (
+    "Copy the core of asgi-ws-deny (one module, standard library only) into a project's tree: "
+    "python -m asgi_ws_deny vendor DEST [--name NAME]"
+)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m asgi_ws_deny", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m asgi_ws_deny", description=_DESCRIPTION)
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
-    copy = commands.add_parser(
-        "vendor", help="write the core module (asgi_ws_deny/_deny.py) into DEST/NAME.py"
-    )
+    summary = "write the core module (asgi_ws_deny/_deny.py) into DEST/NAME.py"
+    copy = commands.add_parser("vendor", help=summary, description=summary[0].upper() + summary[1:])
     copy.add_argument(
         "dest", type=Path, help="the directory to write into (created when it does not exist)"
     )

@@ -47,8 +47,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote
 
-import anyio
-from anyio.lowlevel import checkpoint
+try:
+    import anyio
+    from anyio.lowlevel import checkpoint
+except ImportError as error:
+    raise ImportError(
+        "asgi_ws_deny.testing needs anyio: pip install 'asgi-ws-deny[testing]'"
+    ) from error
 
 __all__ = ("HandshakeResult", "ProtocolViolation", "handshake")
 

@@ -83,7 +83,8 @@ class RedisServer:
         return f"redis://{HOST}:{self.port}/0"
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port the OS reports free on 127.0.0.1 right now (bind port 0, read it, release)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         port: int = sock.getsockname()[1]
@@ -126,7 +127,7 @@ def redis_server(attempts: int = 3, ready_timeout: float = 10.0) -> Iterator[Red
     with tempfile.TemporaryDirectory(prefix="asgi-ws-deny-redis-") as directory:
         log_path = Path(directory) / "redis.log"
         for attempt in range(attempts):
-            port = _free_port()
+            port = free_port()
             with log_path.open("wb") as log:
                 process = subprocess.Popen(
                     [

@@ -25,7 +25,7 @@ from asgi_ws_deny.checks import (
     network_key,
 )
 from asgi_ws_deny.testing import HandshakeResult, handshake
-from tests.checks_support import Endpoint, RedisServer, hung_redis, redis_server, view
+from tests.checks_support import Endpoint, RedisServer, free_port, hung_redis, redis_server, view
 
 pytestmark = pytest.mark.anyio
 
@@ -396,8 +396,6 @@ async def test_memory_storages_do_not_share(namespace: str) -> None:
 
 
 async def test_redis_down_is_answered_503_and_logged(caplog: pytest.LogCaptureFixture) -> None:
-    from conformance.servers import free_port
-
     caplog.set_level(logging.WARNING)
     url = f"redis://127.0.0.1:{free_port()}/0?socket_connect_timeout=1&socket_timeout=1"
     check = RateLimitCheck("3/hour", storage=url)

@@ -300,3 +300,17 @@ def test_the_header_records_the_digest_of_the_core() -> None:
     header, _, core = vendored_source().partition(LINE)
     assert core == CORE_PATH.read_text(encoding="utf-8")
     assert f"{DIGEST}{hashlib.sha256(core.encode('utf-8')).hexdigest()}\n" in header
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["vendor", "--help"]], ids=["main", "vendor"])
+def test_the_help_is_plain_text(argv: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "asgi_ws_deny", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "vendor" in result.stdout
+    # No reStructuredText: literals, roles or references would be printed as typed.
+    assert not re.search(r"`|:\w+:|\|\w+\|", result.stdout), result.stdout

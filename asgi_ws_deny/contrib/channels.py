@@ -33,7 +33,12 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from channels.exceptions import StopConsumer
+try:
+    from channels.exceptions import StopConsumer
+except ImportError as error:
+    raise ImportError(
+        "asgi_ws_deny.contrib.channels needs Django Channels: pip install 'asgi-ws-deny[channels]'"
+    ) from error
 
 from asgi_ws_deny import _deny
 from asgi_ws_deny._deny import as_denial

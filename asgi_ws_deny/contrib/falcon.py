@@ -24,7 +24,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import falcon.asgi
+try:
+    import falcon.asgi
+except ImportError as error:
+    raise ImportError(
+        "asgi_ws_deny.contrib.falcon needs Falcon: pip install 'asgi-ws-deny[falcon]'"
+    ) from error
 
 from asgi_ws_deny import _deny
 from asgi_ws_deny.guard import BrowserPolicy, CloseCodes, WebSocketGuard

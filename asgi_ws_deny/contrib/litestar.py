@@ -22,7 +22,12 @@ raised there reaches a middleware outside. So a denial is sent, not raised:
 
 from __future__ import annotations
 
-from litestar.connection import WebSocket
+try:
+    from litestar.connection import WebSocket
+except ImportError as error:
+    raise ImportError(
+        "asgi_ws_deny.contrib.litestar needs Litestar: pip install 'asgi-ws-deny[litestar]'"
+    ) from error
 
 from asgi_ws_deny import _deny
 from asgi_ws_deny._deny import as_denial

@@ -37,7 +37,12 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from quart import Quart, Response
+try:
+    from quart import Quart, Response
+except ImportError as error:
+    raise ImportError(
+        "asgi_ws_deny.contrib.quart needs Quart: pip install 'asgi-ws-deny[quart]'"
+    ) from error
 
 from asgi_ws_deny import _deny
 from asgi_ws_deny.handshake import Denied

@@ -54,14 +54,19 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
-from starlette.applications import Starlette
-from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
-from starlette.requests import HTTPConnection
-from starlette.responses import PlainTextResponse, Response
-from starlette.types import ExceptionHandler, Message
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+try:
+    from starlette.applications import Starlette
+    from starlette.background import BackgroundTask
+    from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
+    from starlette.requests import HTTPConnection
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.types import ExceptionHandler, Message
+    from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+except ImportError as error:
+    raise ImportError(
+        "asgi_ws_deny.contrib.starlette needs Starlette: pip install 'asgi-ws-deny[starlette]'"
+    ) from error
 
 from asgi_ws_deny import _deny
 from asgi_ws_deny._deny import as_denial
