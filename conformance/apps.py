@@ -31,7 +31,14 @@ import anyio
 import anyio.lowlevel
 
 import asgi_ws_deny
-from asgi_ws_deny import Denial, DenialUnsupportedError, InvalidDenialError, deny
+from asgi_ws_deny import (
+    MAX_BODY_BYTES,
+    Denial,
+    DenialUnsupportedError,
+    InvalidDenialError,
+    deny,
+    supports_denial_response,
+)
 
 __all__ = ("CONTRACT", "EVENTS_ENV", "RAW", "app", "behaviour_names")
 
@@ -391,7 +398,12 @@ async def _adversarial(case: Case, *, close: bool, wait: bool, body: bytes = JSO
             case.record("no-go")
     scope = {**case.scope, "extensions": {}} if close else case.scope
     try:
-        outcome = await deny(scope, case.counting_send, 401, [("www-authenticate", "Bearer")], body)
+        if len(body) > MAX_BODY_BYTES:
+            outcome = await _deny_by_hand(scope, case.counting_send, body)
+        else:
+            outcome = await deny(
+                scope, case.counting_send, 401, [("www-authenticate", "Bearer")], body
+            )
     except Exception as exc:
         case.record("outcome", outcome="raised", error=_describe(exc), sent=case.sent)
         raise
@@ -413,6 +425,21 @@ async def _adversarial(case: Case, *, close: bool, wait: bool, body: bytes = JSO
         )
         return
     case.record("receive", outcome="timeout", after=time.monotonic() - started)
+
+
+async def _deny_by_hand(scope: Mapping[str, Any], send: Any, body: bytes) -> str:
+    """What `deny` does, for a body over the core's `MAX_BODY_BYTES` (which it refuses): the
+    start and the one final body where the extension is listed, else the close fallback."""
+    try:
+        if not supports_denial_response(scope):
+            await send({"type": "websocket.close", "code": 1008, "reason": ""})
+            return "close"
+        headers = [(b"www-authenticate", b"Bearer"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "websocket.http.response.start", "status": 401, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+    except OSError:
+        return "disconnected"
+    return "response"
 
 
 async def adv_deny_return(case: Case) -> None:

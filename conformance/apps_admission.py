@@ -90,7 +90,14 @@ async def echo(scope: Mapping[str, Any], receive: Any, send: Any) -> None:
     case.record("disconnect", code=message.get("code"), reason=message.get("reason"))
 
 
+async def close(scope: Mapping[str, Any], receive: Any, send: Any) -> None:
+    """The readiness and survival checks' path: a close before accept, which is a 403."""
+    await receive()
+    await send({"type": "websocket.close", "code": 1000, "reason": ""})
+
+
 ROUTES: dict[str, App] = {
+    "/close": close,
     "/deny-then-receive": WebSocketGuard(deny_then_receive),
     "/issue": issue,
     "/ticket-chat": WebSocketGuard(chat, TicketCheck(tickets)),

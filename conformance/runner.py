@@ -268,7 +268,7 @@ class ServerHandle:
 
 
 #: The paths of the readiness and survival checks, which each application answers without a
-#: word in the log (any response is an answer): the conformance app closes ``/close`` (403);
+#: word in the log (any response is an answer): the conformance apps close ``/close`` (403);
 #: every framework example refuses ``/ws`` to a user other than alice. (An unknown path would
 #: do for no app: Channels, for one, logs a traceback for a path it has no route for.)
 ALIVE_PATH = "/close"
@@ -277,7 +277,7 @@ FRAMEWORK_ALIVE_PATH = "/ws"
 
 def alive_path(app: str) -> str:
     """The path ``app`` answers quietly, for the readiness and survival checks."""
-    return ALIVE_PATH if app == APP else FRAMEWORK_ALIVE_PATH
+    return FRAMEWORK_ALIVE_PATH if app.startswith("examples.") else ALIVE_PATH
 
 
 def still_serves(probe: Probe, path: str = ALIVE_PATH) -> str | None:

@@ -111,7 +111,15 @@ def _index_of(
     return {
         "meta": {**record["meta"], "date": date},
         "servers": record["servers"],
-        "cases": {case.id: {"title": case.title, "level": case.level} for case in CASES},
+        "cases": {
+            case.id: {
+                "title": case.title,
+                "level": case.level,
+                "description": case.description,
+                "reference": case.reference,
+            }
+            for case in CASES
+        },
         "results": _results(record, expectations or Expectations({})),
     }
 
