@@ -7,7 +7,7 @@ src/ws.rs). A client that trusts them may treat the 401 as an upgrade. Every den
 ``deny()``, the guard and the framework integrations shows it on this server.
 
 Conformance cases 2.2, 5.1, 5.2, 5.3, 5.4, 5.5, 5.10, 5.11, 5.12, 5.13, 5.17, 7.1, 7.2, 7.3,
-7.5, 7.6, 7.7, 7.8, 7.9, 7.10, 7.11, 7.12, 7.13, 7.14 of asgi-ws-deny
+7.5, 7.6, 7.7, 7.8, 7.9, 7.10, 7.11, 7.12, 7.13, 7.14, 7.15, 7.16, 7.17, 7.18 of asgi-ws-deny
 (conformance/expectations.toml).
 
 Run it with the server installed (`pip install <server>`), from anywhere:
@@ -67,6 +67,10 @@ CASES = (
     "7.12",
     "7.13",
     "7.14",
+    "7.15",
+    "7.16",
+    "7.17",
+    "7.18",
 )
 
 
