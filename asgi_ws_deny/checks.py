@@ -62,7 +62,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple
 
-from asgi_ws_deny import _deny, _leases
+from asgi_ws_deny import _deny, _leases, _redis
 from asgi_ws_deny.handshake import (
     Admission,
     AllOf,
@@ -739,15 +739,6 @@ class TokenCheck:
 # --- Rate limits ------------------------------------------------------------------------------
 
 
-def _without_password(uri: str) -> str:
-    """``uri`` with the password of its user information, if any, replaced by ``***``."""
-    scheme, sep, rest = uri.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in userinfo:
-        return uri
-    return f"{scheme}://{userinfo.partition(':')[0]}:***@{host}"
-
-
 def client_host(handshake: Handshake) -> str:
     """The default rate-limit key: the client's IP address as the server reports it.
 
@@ -907,7 +898,7 @@ def forwarded_client(
 _REDIS_SCHEMES = frozenset(
     ("redis", "rediss", "redis+unix", "redis+cluster", "redis+sentinel", "valkey", "valkeys")
 )
-STORAGE_SOCKET_TIMEOUT = 0.5
+STORAGE_SOCKET_TIMEOUT = _redis.SOCKET_TIMEOUT
 
 
 def _storage_timeouts(uri: str) -> dict[str, float]:
@@ -1083,7 +1074,7 @@ class RateLimitCheck:
                 storage = limits.storage.storage_from_string(uri, **_storage_timeouts(uri))
             except limits.errors.ConfigurationError as exc:
                 # limits quotes the URI, which may carry a password.
-                message = str(exc).replace(uri, _without_password(uri))
+                message = str(exc).replace(uri, _redis.without_password(uri))
                 raise InvalidCheckError(f"storage: {message}") from None
         self.limit = limit
         self.key = key
@@ -1187,7 +1178,7 @@ class RateLimitCheck:
                 "rate-limit storage %s failed (%s: %s); %s handshakes without it for %gs",
                 type(self.storage).__name__,
                 type(failure).__name__,
-                _without_password(str(failure)),
+                _redis.without_password(str(failure)),
                 "denying" if self.on_error == "deny" else "admitting",
                 self._breaker.cooldown,
             )
@@ -1359,9 +1350,9 @@ class ConnectionLimit:
         if storage == "memory://":
             self._leases = _leases.MemoryLeases()
         elif isinstance(storage, str) and storage.startswith(("redis://", "rediss://", "unix://")):
-            self._leases = _leases.RedisLeases(_redis_client(storage), namespace, self.ttl)
+            self._leases = _leases.RedisLeases(_redis.client(storage), namespace, self.ttl)
         else:
-            shown = _without_password(storage) if isinstance(storage, str) else storage
+            shown = _redis.without_password(storage) if isinstance(storage, str) else storage
             raise InvalidCheckError(
                 "storage must be 'memory://' or a redis://, rediss:// or unix:// URI, "
                 f"got {shown!r}"
@@ -1374,14 +1365,35 @@ class ConnectionLimit:
             503, {"error": "at_capacity", "retry_after": retry_after}, retry
         )
 
-    def __call__(self, handshake: Handshake) -> CheckResult:
+    def __call__(self, handshake: Handshake) -> CheckResult | Awaitable[CheckResult]:
         key = self.key(handshake)
         if key is None:
             return None
         if not isinstance(key, str):
             raise TypeError(f"the key function returned {type(key).__name__}, not str or None")
         lease = secrets.token_hex(16)
-        taken = self._leases.take(key, lease, self.max_connections, self.max_total)
+        if isinstance(self._leases, _leases.MemoryLeases):
+            return self._verdict(handshake, key, lease, self._take(key, lease))
+        return self._take_off_loop(handshake, key, lease)
+
+    def _take(self, key: str, lease: str) -> int:
+        return self._leases.take(key, lease, self.max_connections, self.max_total)
+
+    async def _take_off_loop(self, handshake: Handshake, key: str, lease: str) -> CheckResult:
+        """Take the lease in a worker thread: a Redis that hangs holds a thread, never the
+        event loop. Cancelled meanwhile (a check timeout), the lease it took goes back."""
+        import anyio
+        import anyio.to_thread
+
+        try:
+            taken = await anyio.to_thread.run_sync(self._take, key, lease)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._leases.give_back, key, lease)
+            raise
+        return self._verdict(handshake, key, lease, taken)
+
+    def _verdict(self, handshake: Handshake, key: str, lease: str, taken: int) -> CheckResult:
         if taken == _leases.KEY_FULL:
             _logger.debug(
                 "WebSocket handshake over its connection cap refused on %r", handshake.path
@@ -1408,16 +1420,3 @@ class ConnectionLimit:
             f"{type(self).__name__}({self.max_connections!r}, max_total={self.max_total!r}, "
             f"storage={store}, namespace={self.namespace!r})"
         )
-
-
-def _redis_client(uri: str) -> Any:
-    try:
-        import redis
-    except ImportError as exc:
-        raise ImportError(
-            f"a Redis store needs the redis package: pip install 'asgi-ws-deny[ratelimit]' ({exc})"
-        ) from exc
-    try:
-        return redis.Redis.from_url(uri, socket_timeout=5, socket_connect_timeout=5)
-    except ValueError as exc:
-        raise InvalidCheckError(f"storage: {exc}".replace(uri, _without_password(uri))) from None

@@ -40,9 +40,10 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from asgi_ws_deny import _deny
+from asgi_ws_deny import _deny, _redis
 from asgi_ws_deny.checks import OriginCheck
 from asgi_ws_deny.handshake import Admission, CheckResult, Handshake, InvalidCheckError
 
@@ -125,28 +126,6 @@ class _RedisStore:
         return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def _redis_client(uri: str) -> Redis:
-    try:
-        import redis
-    except ImportError as exc:
-        raise ImportError(
-            f"a Redis store needs the redis package: pip install 'asgi-ws-deny[ratelimit]' ({exc})"
-        ) from exc
-    try:
-        client: Redis = redis.Redis.from_url(uri, socket_timeout=5, socket_connect_timeout=5)
-    except ValueError as exc:
-        raise InvalidCheckError(f"storage: {exc}".replace(uri, _redact(uri))) from None
-    return client
-
-
-def _redact(uri: str) -> str:
-    scheme, sep, rest = uri.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in userinfo:
-        return uri
-    return f"{scheme}://{userinfo.partition(':')[0]}:***@{host}"
-
-
 class Tickets:
     """Issue and redeem one-time WebSocket tickets.
 
@@ -180,11 +159,11 @@ class Tickets:
         if storage == "memory://":
             self._store = _MemoryStore()
         elif storage.startswith(("redis://", "rediss://", "unix://")):
-            self._store = _RedisStore(_redis_client(storage))
+            self._store = _RedisStore(_redis.client(storage))
         else:
             raise InvalidCheckError(
                 f"storage must be 'memory://' or a redis://, rediss:// or unix:// URI, got "
-                f"{_redact(storage)!r}"
+                f"{_redis.without_password(storage)!r}"
             )
 
     def issue(self, subject: str, *, origin: str | None = None) -> str:
@@ -278,7 +257,7 @@ class TicketCheck:
             found.update(value for value in handshake.query.getall(self.query) if value)
         return found
 
-    def __call__(self, handshake: Handshake) -> CheckResult:
+    def __call__(self, handshake: Handshake) -> CheckResult | Awaitable[CheckResult]:
         presented = self._presented(handshake)
         if not presented:
             _logger.debug("WebSocket handshake without a ticket refused on %r", handshake.path)
@@ -286,7 +265,22 @@ class TicketCheck:
         if len(presented) > 1:
             _logger.debug("WebSocket handshake with several tickets refused on %r", handshake.path)
             return self._malformed
-        redeemed = self.tickets.redeem(presented.pop())
+        ticket = presented.pop()
+        if isinstance(self.tickets._store, _MemoryStore):
+            return self._verdict(handshake, self.tickets.redeem(ticket))
+        return self._redeem_off_loop(handshake, ticket)
+
+    async def _redeem_off_loop(self, handshake: Handshake, ticket: str) -> CheckResult:
+        """Redeem in a worker thread: a Redis that hangs holds a thread, never the event loop
+        (a thread left behind by a cancelled check only spends a ticket no one gets)."""
+        import anyio.to_thread
+
+        redeemed = await anyio.to_thread.run_sync(
+            self.tickets.redeem, ticket, abandon_on_cancel=True
+        )
+        return self._verdict(handshake, redeemed)
+
+    def _verdict(self, handshake: Handshake, redeemed: Ticket | None) -> CheckResult:
         if redeemed is None:
             _logger.debug("WebSocket ticket unknown, spent or expired on %r", handshake.path)
             return self._invalid
