@@ -486,11 +486,11 @@ async def test_a_hung_redis_never_blocks_the_event_loop(caplog: pytest.LogCaptur
 
 
 def test_the_breaker_probes_once_per_cooldown(monkeypatch: pytest.MonkeyPatch) -> None:
-    from asgi_ws_deny import checks
+    from asgi_ws_deny.checks import _ratelimit
 
     now = [1000.0]
-    monkeypatch.setattr(checks.time, "monotonic", lambda: now[0])
-    breaker = checks._Breaker(5.0)
+    monkeypatch.setattr(_ratelimit.time, "monotonic", lambda: now[0])
+    breaker = _ratelimit._Breaker(5.0)
     assert breaker.closed()
     assert breaker.failed()  # newly open: reported
     assert not breaker.closed()
