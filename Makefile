@@ -99,7 +99,7 @@ sdist-check: $(STAMP)
 	rm -rf $(SDIST_DIR) && mkdir -p $(SDIST_DIR)
 	$(BIN)/python -m build --sdist --outdir $(SDIST_DIR) . >$(SDIST_DIR)/build.log 2>&1 \
 		|| { cat $(SDIST_DIR)/build.log; exit 1; }
-	! tar -tzf $(SDIST_DIR)/asgi_ws_deny-*.tar.gz | grep -E '/(conformance|bench|examples|docs)/'
+	! tar -tzf $(SDIST_DIR)/asgi_ws_deny-*.tar.gz | grep -E '/(conformance|bench|examples|docs|vendoring)/'
 	tar -xzf $(SDIST_DIR)/asgi_ws_deny-*.tar.gz -C $(SDIST_DIR)
 	cd $(SDIST_DIR)/asgi_ws_deny-*/ && $(PYTHON) -m venv .venv \
 		&& .venv/bin/python -m pip install --quiet -c $(CURDIR)/$(CONSTRAINTS) '.[test-suite]' \

@@ -2,9 +2,10 @@
 against the installed package and against a vendored copy of its core.
 
 The source distribution carries the package and these tests, not the repository's other
-packages (``conformance``, ``bench``, ``examples``): there, a test module that imports one of
-them is reported as skipped, with the reason, instead of failing to import. In a checkout every
-one of them is present, so nothing is skipped that way and an import error fails as usual.
+packages (``conformance``, ``bench``, ``examples``, ``vendoring``): there, a test module that
+imports one of them is reported as skipped, with the reason, instead of failing to import. In a
+checkout every one of them is present, so nothing is skipped that way and an import error fails
+as usual.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from asgi_ws_deny.vendor import vendor
 
 ROOT = Path(__file__).parent.parent
 #: The repository's packages that the source distribution leaves out.
-REPOSITORY_PACKAGES = ("conformance", "bench", "examples")
+REPOSITORY_PACKAGES = ("conformance", "bench", "examples", "vendoring")
 
 #: The name the vendored copy is imported under: any name must work.
 VENDORED_NAME = "vendored_ws_deny"
