@@ -25,7 +25,7 @@ from conformance.cases.probe import (
     upgrade_headers,
 )
 
-__all__ = ("CASES", "GROUP", "TITLE")
+__all__ = ("CASES", "GROUP", "TITLE", "framework_denial")
 
 GROUP = "7"
 TITLE = "The framework example apps"
@@ -107,16 +107,26 @@ def _greeting(opened: Opened) -> str:
     return ""
 
 
-def _framework_denial(
-    probe: Probe, path: str, *, content_type: bytes = JSON_TYPE, body: bytes = UNKNOWN_USER
+def framework_denial(
+    probe: Probe,
+    path: str,
+    *,
+    content_type: bytes = JSON_TYPE,
+    body: bytes = UNKNOWN_USER,
+    challenge: bytes = CHALLENGE,
+    alice: tuple[str, list[tuple[str, str]]] | None = None,
 ) -> Observation:
-    """The example's promise on ``path``: without ``x-user: alice`` the 401 (or 403 where the
-    extension is not listed), closed, never an upgrade; alice greeted; nothing in the log."""
+    """The example's promise on ``path``: without alice's credential the 401 (or 403 where the
+    extension is not listed), closed, never an upgrade; alice greeted; nothing in the log.
+
+    ``alice`` is the path and headers that present her credential (``x-user: alice`` on
+    ``path`` by default)."""
     response = probe.request(path, wait_close=CLOSE_WAIT)
     cell = crash_or(probe, response)
     if cell == "crash":
         return Observation(cell, False, None, f"{show(response)}; log: {probe.log()[-800:]}")
-    alice = probe.open(path, headers=[ALICE])
+    alice_path, alice_headers = alice or (path, [ALICE])
+    opened = probe.open(alice_path, headers=alice_headers)
     probe.settle(events=False)
     listed = probe.extension_listed_on_server()
     problems: list[str] = []
@@ -128,7 +138,7 @@ def _framework_denial(
         want, label = 401, "ok"
         if response.status == want:
             expected = {
-                "www-authenticate": CHALLENGE,
+                "www-authenticate": challenge,
                 "content-type": content_type,
                 "content-length": str(len(body)).encode(),
             }
@@ -150,10 +160,10 @@ def _framework_denial(
     logged, lines = _log_problems(probe.log())
     extras += logged
     problems += lines[:3]
-    greeting = _greeting(alice)
+    greeting = _greeting(opened)
     if greeting:
         extras.append(f"alice: {greeting}")
-        problems.append(f"alice was not greeted and closed with 1000: {opened_detail(alice)}")
+        problems.append(f"alice was not greeted and closed with 1000: {opened_detail(opened)}")
     if extras:
         cell += ", " + ", ".join(extras)
     conforms = cell == f"{want} {label}"
@@ -161,9 +171,11 @@ def _framework_denial(
     return Observation(cell, conforms, response.status, detail)
 
 
-def _denies(path: str, **expected: bytes) -> Callable[[Probe], Observation]:
+def _denies(
+    path: str, *, content_type: bytes = JSON_TYPE, body: bytes = UNKNOWN_USER
+) -> Callable[[Probe], Observation]:
     def run(probe: Probe) -> Observation:
-        return _framework_denial(probe, path, **expected)
+        return framework_denial(probe, path, content_type=content_type, body=body)
 
     run.__name__ = f"run_framework_denial_{path.strip('/')}"
     return run
