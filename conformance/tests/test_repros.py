@@ -151,3 +151,36 @@ def test_the_docs_list_every_repro_and_every_server_with_a_deviation() -> None:
         if listed_deviations(variant):
             # The heading's slug is the variant's name: other pages link server-bugs.md#<variant>.
             assert f"\n## {variant}\n" in page, f"no heading '## {variant}'"
+
+
+#: The harness every repro carries, so that each file stands alone; the HTTP/3 one starts its
+#: server over QUIC with a certificate of its own, so its launcher differs.
+SHARED = ("record", "give_up", "lifespan", "main", "Server", "COMMANDS")
+OWN_LAUNCHER = {"h3_error_response.py": {"Server", "COMMANDS"}}
+
+
+def _shared_pieces(path: Path) -> dict[str, str]:
+    source = path.read_text(encoding="utf-8")
+    pieces = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            name = node.name
+        elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+        else:
+            continue
+        if name in SHARED and name not in OWN_LAUNCHER.get(path.name, set()):
+            pieces[name] = ast.get_source_segment(source, node) or ""
+    return pieces
+
+
+def test_every_repro_carries_the_same_harness() -> None:
+    """The copies are on purpose (one file, one bug); a fix to one must reach them all."""
+    reference = _shared_pieces(ROOT / "conformance" / "repros" / "kept_open.py")
+    assert set(reference) == set(SHARED)
+    for path in REPROS:
+        pieces = _shared_pieces(path)
+        expected = set(SHARED) - OWN_LAUNCHER.get(path.name, set())
+        assert set(pieces) == expected, path.name
+        drifted = [name for name, text in pieces.items() if text != reference[name]]
+        assert not drifted, f"{path.name}: {drifted} differ from kept_open.py's"
