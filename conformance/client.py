@@ -68,7 +68,9 @@ class WireResponse:
     ``headers`` keeps the names' original case and order (HTTP/2 names are lowercase on the
     wire). ``closed`` means the server ended the connection (HTTP/1.1) or the stream (HTTP/2);
     ``reset`` that it did so abortively (TCP RST, or RST_STREAM). ``timed_out`` means the
-    response was not complete when the deadline passed.
+    response was not complete when the deadline passed. ``malformed`` means the server answered
+    with a message the client had to reject as malformed (the HTTP/3 client's layer checks
+    every field, RFC 9114 section 4.1.2), which ends the connection before the message is read.
     """
 
     raw: bytes = b""
@@ -84,6 +86,7 @@ class WireResponse:
     chunked: bool = False
     extra: bytes = b""
     error: str | None = None
+    malformed: bool = False
 
     def header(self, name: str | bytes) -> list[bytes]:
         """Every value of header ``name`` (case-insensitive), in the order received."""

@@ -1,7 +1,5 @@
-"""WebSockets over HTTP/3 (RFC 9220): hypercorn over QUIC on 127.0.0.1, and a client on aioquic.
+"""A WebSocket client over HTTP/3 (RFC 9220), on aioquic, for the matrix's HTTP/3 variants.
 
-Theory of operation
--------------------
 RFC 9220 carries a WebSocket over an HTTP/3 stream opened by an extended CONNECT, as RFC 8441
 does over HTTP/2: the server announces ``SETTINGS_ENABLE_CONNECT_PROTOCOL = 1``, the client
 sends ``:method CONNECT`` with ``:protocol websocket``, and a 2xx opens the tunnel; any other
@@ -10,162 +8,50 @@ aioquic) serves HTTP/3 on ``--quic-bind``: aioquic's ``H3Connection`` sends the 
 hypercorn hands a CONNECT stream to the same WebSocket stream code as over HTTP/2. anycorn, its
 AnyIO fork, keeps that code and runs it on asyncio and on trio.
 
-QUIC needs TLS, so `run_h3_server` writes a self-signed certificate for 127.0.0.1 (made with
-``cryptography`` for this run, in a temporary directory) and starts hypercorn with TCP (TLS)
-and QUIC bound to the same port number on 127.0.0.1: the launcher waits for the TCP port, and
-the client speaks QUIC to the UDP port. `h3_ws_handshake` is a blocking call, like
-``conformance.client.ws_handshake``, that runs one handshake on its own asyncio loop and
-returns a `conformance.client.WireResponse` (``http_version`` ``HTTP/3``).
-
-The case catalogue reaches servers through HTTP/1.1 and HTTP/2 only, so these variants are not
-columns of the matrix: ``conformance/tests/test_h3.py`` measures it with its own cases.
+The variants (``hypercorn-h3``, ``anycorn-h3``, ``anycorn-h3-trio`` in `conformance.servers`)
+bind TCP (TLS) and QUIC to the same port number on 127.0.0.1, with a certificate made for the
+start (`conformance.tls`): the launcher waits for the TCP port, and `h3_ws_handshake` speaks
+QUIC to the UDP one. It is a blocking call, like ``conformance.client.ws_handshake``, that runs
+one handshake on its own asyncio loop and returns a `conformance.client.WireResponse`
+(``http_version`` ``HTTP/3``), the WebSocket frames of an open tunnel in its ``body``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
-import datetime
-import ipaddress
 import ssl
-import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from aioquic.asyncio.client import connect
 from aioquic.asyncio.protocol import QuicConnectionProtocol
-from aioquic.h3.connection import H3_ALPN, H3Connection, Setting
+from aioquic.h3.connection import H3_ALPN, ErrorCode, H3Connection, Setting
 from aioquic.h3.events import DataReceived, H3Event, HeadersReceived
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import ConnectionTerminated, QuicEvent, StreamReset
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from conformance.client import WireResponse
-from conformance.servers import HOST, EventLoop, RunningServer, Variant, run_server
 
-__all__ = (
-    "H3_DEVIATIONS",
-    "H3_VARIANT",
-    "H3_VARIANTS",
-    "h3_ws_handshake",
-    "run_h3_server",
-    "self_signed_certificate",
-)
+__all__ = ("h3_ws_handshake",)
 
 
-def _h3_variant(name: str, server: str, event_loop: EventLoop) -> Variant:
-    return Variant(
-        name,
-        (
-            "{python}",
-            "-m",
-            server,
-            "--bind",
-            "{host}:{port}",
-            "--quic-bind",
-            "{host}:{port}",
-            "--certfile",
-            "{certfile}",
-            "--keyfile",
-            "{keyfile}",
-            "--workers",
-            "0",
-            "-k",
-            event_loop,
-            "{app}",
-        ),
-        protocol="h3",
-        server=server,
-        requires=(server, "aioquic") if event_loop == "asyncio" else (server, "aioquic", "trio"),
-        description=f"{server} -k {event_loop}, HTTP/3 over QUIC with RFC 9220 extended CONNECT",
-        event_loop=event_loop,
-    )
+class _Recording(H3Connection):
+    """aioquic's HTTP/3 layer, keeping every header block as decoded, before it is checked.
 
+    aioquic rejects a malformed response (RFC 9114 section 4.1.2) by closing the connection,
+    and its fields are lost with it; the matrix must still show what the server sent. The hook
+    is ``_decode_headers``, which aioquic 1.x calls with each HEADERS frame before validating it.
+    """
 
-#: The servers reached over HTTP/3: hypercorn, and anycorn (its AnyIO fork, which keeps its
-#: HTTP/3 code) on asyncio and trio. ``{certfile}`` and ``{keyfile}`` are filled in by
-#: `run_h3_server`.
-H3_VARIANTS: dict[str, Variant] = {
-    variant.name: variant
-    for variant in (
-        _h3_variant("hypercorn-h3", "hypercorn", "asyncio"),
-        _h3_variant("anycorn-h3", "anycorn", "asyncio"),
-        _h3_variant("anycorn-h3-trio", "anycorn", "trio"),
-    )
-}
-H3_VARIANT = H3_VARIANTS["hypercorn-h3"]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.decoded: list[tuple[int, list[tuple[bytes, bytes]]]] = []
 
-#: The deviations every variant of `H3_VARIANTS` shows over HTTP/3 only, by case of the
-#: catalogue (measured by conformance/tests/test_h3.py, reproduced by
-#: conformance/repros/h3_error_response.py). Their others are those of hypercorn-h2 (status
-#: 101, 99 and 600, CR LF, content-length).
-H3_DEVIATIONS = {
-    "3.1": "close before accept: the 403 carries 'connection: close', malformed in HTTP/3 "
-    "(RFC 9114 section 4.2); the client drops the QUIC connection",
-    "3.4": "an exception before any message: the 500 carries 'connection: close' (see 3.1)",
-}
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """Write a certificate and key for 127.0.0.1, valid for a day, into ``directory``."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    certfile, keyfile = directory / "cert.pem", directory / "key.pem"
-    certfile.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return certfile, keyfile
-
-
-@contextlib.contextmanager
-def run_h3_server(
-    app: str,
-    *,
-    variant: Variant = H3_VARIANT,
-    app_dir: str | Path | None = None,
-    env: Mapping[str, str] | None = None,
-    ready_timeout: float = 20.0,
-) -> Iterator[RunningServer]:
-    """Run ``app`` on ``variant`` (one of `H3_VARIANTS`) over TCP (TLS) and QUIC at 127.0.0.1,
-    one port number for both."""
-    with tempfile.TemporaryDirectory(prefix="asgi-ws-deny-h3-") as directory:
-        certfile, keyfile = self_signed_certificate(Path(directory))
-        files = {"{certfile}": str(certfile), "{keyfile}": str(keyfile)}
-        command = tuple(files.get(item, item) for item in variant.command)
-        with run_server(
-            dataclasses.replace(variant, command=command),
-            app,
-            app_dir=app_dir,
-            env=env,
-            ready_timeout=ready_timeout,
-        ) as server:
-            yield server
+    def _decode_headers(self, stream_id: int, frame: bytes | None) -> list[tuple[bytes, bytes]]:
+        headers: list[tuple[bytes, bytes]] = super()._decode_headers(stream_id, frame)
+        self.decoded.append((stream_id, headers))
+        return headers
 
 
 class _Client(QuicConnectionProtocol):
@@ -173,7 +59,7 @@ class _Client(QuicConnectionProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.http = H3Connection(self._quic)
+        self.http = _Recording(self._quic)
         self.events: asyncio.Queue[H3Event | QuicEvent] = asyncio.Queue()
 
     def quic_event_received(self, event: QuicEvent) -> None:
@@ -199,7 +85,7 @@ def h3_ws_handshake(
     ``raw`` is a readable trace of the HTTP/3 events, ``error`` says why no request could be
     made (no QUIC handshake, no ``SETTINGS_ENABLE_CONNECT_PROTOCOL``). After a 2xx (which opens
     the tunnel) ``wait_close`` bounds the wait for the end of the stream. The server's
-    certificate is not verified: it is the one `run_h3_server` made for this run.
+    certificate is not verified: it is the one `conformance.servers.run_server` made for it.
     """
     return asyncio.run(_handshake(host, port, path, headers, timeout, wait_close))
 
@@ -292,3 +178,10 @@ async def _exchange(
         elif isinstance(event, ConnectionTerminated):
             trace.append(f"CONNECTION_CLOSE {event.error_code} {event.reason_phrase!r}")
             response.closed = response.reset = True
+            if event.error_code == ErrorCode.H3_MESSAGE_ERROR:
+                # The client's HTTP/3 layer refused what the server sent: an answer, malformed.
+                # No client gets to read it, so the response stays empty; the trace keeps it.
+                response.malformed = True
+                response.error = f"malformed: {event.reason_phrase}"
+                rejected = [fields for stream, fields in client.http.decoded if stream == stream_id]
+                trace.extend(f"HEADERS (rejected) {fields!r}" for fields in rejected)

@@ -282,12 +282,13 @@ def alive_path(app: str) -> str:
 
 def still_serves(probe: Probe, path: str = ALIVE_PATH) -> str | None:
     """None when the server answers a fresh handshake on ``path`` on a new connection, else
-    what came.
+    what came. A malformed answer is an answer: the server lives, and the case that asked for
+    it reports the malformation (hypercorn's 403 over HTTP/3, `conformance.h3`).
 
     A server that closes the connection without a response and then dies is left to the
     caller's ``alive()`` check, which reports the crash."""
     response = probe.request(f"{path}?t=alive-{uuid.uuid4().hex[:8]}", timeout=HANG)
-    if response.status is not None:
+    if response.status is not None or response.malformed:
         return None
     # A server on its way out (a traceback to print, tasks to cancel) may take a while to exit
     # on a loaded machine: that is a crash, not a hang.

@@ -4,8 +4,10 @@ Theory of operation
 -------------------
 A `Variant` is a server and the options that select one of its implementations (uvicorn's three
 WebSocket stacks, hypercorn's two event loops, hypercorn over HTTP/2, ...), written as a command
-template with ``{python}``, ``{app}``, ``{app_dir}``, ``{host}`` and ``{port}`` placeholders. Any
-other server joins the matrix through `Variant.from_command`.
+template with ``{python}``, ``{app}``, ``{app_dir}``, ``{host}`` and ``{port}`` placeholders (and
+``{certfile}`` / ``{keyfile}`` for a server that needs TLS, as QUIC does: `run_server` then writes a
+self-signed certificate for the start, `conformance.tls`). Any other server joins the matrix
+through `Variant.from_command`.
 
 `run_server` picks a free port (the OS chooses it: bind port 0, read it back, release it), starts
 the command in a session of its own with stdout and stderr in one log file, and is ready as soon
@@ -60,7 +62,6 @@ Protocol = Literal["http/1.1", "h2", "h3"]
 #: The event loop a variant runs its applications on.
 EventLoop = Literal["asyncio", "trio"]
 
-_PLACEHOLDERS = ("python", "app", "app_dir", "host", "port")
 _PORT_TAKEN = re.compile(r"address already in use|errno 98|eaddrinuse|os error 98", re.IGNORECASE)
 
 
@@ -135,8 +136,21 @@ class Variant:
         except metadata.PackageNotFoundError:
             return None
 
-    def argv(self, *, app: str, app_dir: str, host: str, port: int) -> list[str]:
-        """The command line for one start."""
+    @property
+    def tls(self) -> bool:
+        """Whether the command takes a certificate (``{certfile}``): QUIC, for HTTP/3."""
+        return any("{certfile}" in item for item in self.command)
+
+    def argv(
+        self,
+        *,
+        app: str,
+        app_dir: str,
+        host: str,
+        port: int,
+        certificate: tuple[Path, Path] | None = None,
+    ) -> list[str]:
+        """The command line for one start; ``certificate`` is (certfile, keyfile) for TLS."""
         values = {
             "python": sys.executable,
             "app": app,
@@ -144,6 +158,8 @@ class Variant:
             "host": host,
             "port": str(port),
         }
+        if certificate is not None:
+            values["certfile"], values["keyfile"] = (str(path) for path in certificate)
         return [item.format_map(values) for item in self.command]
 
 
@@ -157,6 +173,10 @@ _UVICORN = _module("uvicorn", "--host", "{host}", "--port", "{port}", "--app-dir
 _HYPERCORN = _module("hypercorn", "--bind", "{host}:{port}", "--workers", "0")
 # Anycorn, the AnyIO fork of Hypercorn, keeps its command line.
 _ANYCORN = _module("anycorn", "--bind", "{host}:{port}", "--workers", "0")
+# HTTP/3: QUIC on the UDP port of the same number as the TCP (TLS) one, which the launcher waits
+# for; both need the certificate `run_server` writes for the start.
+_QUIC = ("--quic-bind", "{host}:{port}", "--certfile", "{certfile}", "--keyfile", "{keyfile}")
+_RFC_9220 = "HTTP/3 over QUIC with RFC 9220 extended CONNECT"
 
 #: The server variants of the matrix, by name.
 VARIANTS: dict[str, Variant] = {
@@ -207,6 +227,14 @@ VARIANTS: dict[str, Variant] = {
             description="hypercorn -k asyncio, HTTP/2 cleartext with RFC 8441 extended CONNECT",
         ),
         Variant(
+            "hypercorn-h3",
+            (*_HYPERCORN, *_QUIC, "-k", "asyncio", "{app}"),
+            protocol="h3",
+            server="hypercorn",
+            requires=("hypercorn", "aioquic"),
+            description=f"hypercorn -k asyncio, {_RFC_9220}",
+        ),
+        Variant(
             "anycorn-asyncio",
             (*_ANYCORN, "-k", "asyncio", "{app}"),
             server="anycorn",
@@ -219,6 +247,23 @@ VARIANTS: dict[str, Variant] = {
             server="anycorn",
             requires=("anycorn", "trio"),
             description="anycorn -k trio, HTTP/1.1",
+            event_loop="trio",
+        ),
+        Variant(
+            "anycorn-h3",
+            (*_ANYCORN, *_QUIC, "-k", "asyncio", "{app}"),
+            protocol="h3",
+            server="anycorn",
+            requires=("anycorn", "aioquic"),
+            description=f"anycorn -k asyncio, {_RFC_9220}",
+        ),
+        Variant(
+            "anycorn-h3-trio",
+            (*_ANYCORN, *_QUIC, "-k", "trio", "{app}"),
+            protocol="h3",
+            server="anycorn",
+            requires=("anycorn", "aioquic", "trio"),
+            description=f"anycorn -k trio, {_RFC_9220}",
             event_loop="trio",
         ),
         Variant(
@@ -463,9 +508,10 @@ def _start(
     env: dict[str, str],
     ready_timeout: float,
     log_dir: Path,
+    certificate: tuple[Path, Path] | None,
 ) -> RunningServer:
     port = free_port()
-    argv = variant.argv(app=app, app_dir=app_dir, host=HOST, port=port)
+    argv = variant.argv(app=app, app_dir=app_dir, host=HOST, port=port, certificate=certificate)
     fd, name = tempfile.mkstemp(prefix=f"{variant.name}-{port}-", suffix=".log", dir=log_dir)
     log_path = Path(name)
     try:
@@ -514,7 +560,8 @@ def run_server(
     """Run ``app`` ("module:attr") on ``variant`` at 127.0.0.1 for the ``with`` block.
 
     ``app_dir`` is prepended to ``PYTHONPATH`` (and given to servers that take an app directory);
-    it defaults to the current directory. ``env`` is added to the server's environment. Raises
+    it defaults to the current directory. ``env`` is added to the server's environment. A variant
+    that serves TLS gets a self-signed certificate for 127.0.0.1, made for this start. Raises
     `ServerStartError` if the server exits or its port does not answer within ``ready_timeout``.
     """
     resolved = resolve_variant(variant)
@@ -524,10 +571,17 @@ def run_server(
     directory = os.fspath(Path(app_dir if app_dir is not None else os.getcwd()).resolve())
     environment = _environment(directory, env, resolved)
     with tempfile.TemporaryDirectory(prefix="asgi-ws-deny-conformance-") as log_dir:
+        certificate = None
+        if resolved.tls:
+            from conformance.tls import self_signed_certificate  # cryptography, for TLS only
+
+            certificate = self_signed_certificate(Path(log_dir), HOST)
         attempts = 3
         for attempt in range(attempts):
             try:
-                server = _start(resolved, app, directory, environment, ready_timeout, Path(log_dir))
+                server = _start(
+                    resolved, app, directory, environment, ready_timeout, Path(log_dir), certificate
+                )
             except ServerStartError as exc:
                 if attempt + 1 < attempts and _PORT_TAKEN.search(exc.log):
                     continue

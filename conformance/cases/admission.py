@@ -6,7 +6,7 @@ one-time tickets for browsers, limits after admission").
 Each case runs
 ``conformance.apps_admission:app`` through the public API of asgi_ws_deny and is a helper-contract
 MUST. The connection-cap, message-limit and receive cases hold an HTTP/1.1 connection open and
-write frames on it, so they are ``n/a`` over HTTP/2.
+write frames on it, so they are ``n/a`` over HTTP/2 and HTTP/3.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def run_ticket_once(probe: Probe) -> Observation:
     if not first.accepted:
         problems.append(f"the ticket was refused: {base_cell(first.response)}")
     else:
-        if not probe.h2 and first.response.header("sec-websocket-protocol") != [b"chat"]:
+        if not probe.tunnel and first.response.header("sec-websocket-protocol") != [b"chat"]:
             problems.append(f"subprotocol {first.response.header('sec-websocket-protocol')!r}")
         if first.texts[:1] != [b"hello alice"]:
             problems.append(f"no subject: {first.texts!r}")

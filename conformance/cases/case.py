@@ -8,7 +8,7 @@ rests on (``reference``), a level (MUST / SHOULD / INFO) and a ``run`` function,
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from typing import TYPE_CHECKING, Literal
 
@@ -56,7 +56,7 @@ class Case:
     #: The expected cell of an INFO case where the expectations file says nothing.
     default: str = ""
     #: The protocols the case applies to; elsewhere it is ``n/a``.
-    protocols: frozenset[str] = frozenset({"http/1.1", "h2"})
+    protocols: frozenset[str] = frozenset({"http/1.1", "h2", "h3"})
     #: Group 5 cases exercise asgi_ws_deny itself (``-m contract`` selects them).
     contract: bool = False
     #: The application ("module:attr") the case runs against; "" is ``conformance.apps:app``.
@@ -97,12 +97,23 @@ def not_applicable(case: Case, variant: Variant) -> Observation | None:
 
 
 def run_case(case: Case, probe: Probe) -> Observation:
-    """Run ``case``; ``n/a`` where it does not apply; any client error is a result."""
+    """Run ``case``; ``n/a`` where it does not apply; any client error is a result.
+
+    A server that answered with a malformed message (`Probe.malformed`) does not meet the
+    case's MUST or SHOULD, whatever else the case saw: no client gets to read that answer."""
     skip = not_applicable(case, probe.variant)
     if skip is not None:
         return skip
     try:
-        return case.run(probe)
+        observation = case.run(probe)
     except Exception as exc:
         # A client-side error is an observation of the server, never a stalled run.
         return Observation("client error", False, None, f"{type(exc).__name__}: {exc}")
+    if probe.malformed and observation.conforms:
+        errors = "; ".join(str(response.error) for response in probe.malformed)
+        return replace(
+            observation,
+            conforms=False,
+            detail=f"{observation.detail}; the server's answer was rejected as {errors}",
+        )
+    return observation

@@ -250,7 +250,7 @@ def run_api_client_gone(probe: Probe) -> Observation:
     response, events = client_gone(probe, "api-disconnected")
     if response is not None:
         return Observation(crash_or(probe, response), False, response.status, show(response))
-    if probe.h2:
+    if probe.tunnel:
         return Observation("n/a", None, detail="HTTP/1.1 only")
     probe.settle()
     outcome = next((e for e in events if e["event"] == "outcome"), None)

@@ -1,9 +1,10 @@
 """The probe, one case's access to a running server, and the functions that read its answers.
 
-A `Probe` makes the handshakes of a case (raw HTTP/1.1 or RFC 8441 over HTTP/2, through
-`conformance.client`), reads the events the app recorded for them (`conformance.apps`) and the
-server's output. The reading functions turn what came back into the short, deterministic words
-of a cell (``401``, ``hang``, ``crash``, ``101!``) and the detail behind it.
+A `Probe` makes the handshakes of a case (raw HTTP/1.1, or an extended CONNECT: RFC 8441 over
+HTTP/2 through `conformance.client`, RFC 9220 over HTTP/3 through `conformance.h3`), reads the
+events the app recorded for them (`conformance.apps`) and the server's output. The reading
+functions turn what came back into the short, deterministic words of a cell (``401``, ``hang``,
+``crash``, ``101!``) and the detail behind it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from conformance.client import (
     ws_frames,
     ws_handshake,
 )
+from conformance.h3 import h3_ws_handshake
 
 if TYPE_CHECKING:
     from conformance.servers import RunningServer, Variant
@@ -38,6 +40,7 @@ __all__ = (
     "CLOSE_WAIT",
     "EVENT_WAIT",
     "HANG",
+    "TUNNELS",
     "UPGRADE_HEADERS",
     "Observation",
     "Opened",
@@ -55,6 +58,15 @@ __all__ = (
     "traceback_logged",
     "upgrade_headers",
 )
+
+#: The handshake of each protocol a variant is reached with.
+_CLIENTS: dict[str, Callable[..., WireResponse]] = {
+    "http/1.1": ws_handshake,
+    "h2": h2_ws_handshake,
+    "h3": h3_ws_handshake,
+}
+#: The HTTP versions that carry a WebSocket as a stream, with their short names.
+TUNNELS = {b"HTTP/2": "h2", b"HTTP/3": "h3"}
 
 #: How long a client waits for a response before calling it a hang.
 HANG = 2.0
@@ -83,9 +95,10 @@ class Opened:
 
     @property
     def accepted(self) -> bool:
-        """A 101 (HTTP/1.1), or a 2xx that opens the tunnel (HTTP/2, RFC 8441 section 5)."""
+        """A 101 (HTTP/1.1), or a 2xx that opens the tunnel (RFC 8441 section 5 over HTTP/2,
+        RFC 9220 section 3 over HTTP/3)."""
         status = self.response.status
-        if self.response.http_version == b"HTTP/2":
+        if self.response.http_version in TUNNELS:
             return status is not None and 200 <= status < 300
         return status == 101
 
@@ -115,14 +128,18 @@ class Probe:
     #: Asks whether the variant lists the extension (`ServerHandle.extension_listed`): the
     #: framework apps record no events, so their cases learn it from the conformance app.
     listed_lookup: Callable[[], bool | None] | None = None
+    #: The answers the client had to reject as malformed (`WireResponse.malformed`).
+    malformed: list[WireResponse] = field(default_factory=list)
 
     @property
     def variant(self) -> Variant:
         return self.server.variant
 
     @property
-    def h2(self) -> bool:
-        return self.variant.protocol == "h2"
+    def tunnel(self) -> bool:
+        """Whether the variant is reached by an extended CONNECT (HTTP/2 or HTTP/3), where the
+        WebSocket is a stream, not the connection."""
+        return self.variant.protocol in ("h2", "h3")
 
     def target(self, behaviour: str) -> str:
         """A fresh request target for ``behaviour``, with a token the app's events carry."""
@@ -155,8 +172,8 @@ class Probe:
         timeout: float = HANG,
     ) -> WireResponse:
         """A WebSocket handshake on ``target`` as it is (no token), over the variant's protocol."""
-        client = h2_ws_handshake if self.h2 else ws_handshake
-        return client(
+        client = _CLIENTS[self.variant.protocol]
+        response = client(
             self.server.host,
             self.server.port,
             target,
@@ -164,20 +181,16 @@ class Probe:
             timeout=timeout,
             wait_close=wait_close,
         )
+        if response.malformed:
+            self.malformed.append(response)
+        return response
 
     def open(self, target: str, *, headers: Sequence[tuple[str, str]] = ()) -> Opened:
         """A handshake the server may accept: the response, then the frames up to the server's
-        close frame, which the client answers (HTTP/1.1; over HTTP/2 the stream's end). After
-        a first frame, ``CLOSE_WAIT`` of silence ends the wait for the close."""
-        if self.h2:
-            response = h2_ws_handshake(
-                self.server.host,
-                self.server.port,
-                target,
-                headers,
-                timeout=HANG,
-                wait_close=CLOSE_WAIT,
-            )
+        close frame, which the client answers (HTTP/1.1; over HTTP/2 and HTTP/3 the stream's
+        end). After a first frame, ``CLOSE_WAIT`` of silence ends the wait for the close."""
+        if self.tunnel:
+            response = self.request(target, headers=headers, wait_close=CLOSE_WAIT)
             tunnel = response.status is not None and 200 <= response.status < 300
             return Opened(response, ws_frames(response.body) if tunnel else [])
         try:
@@ -272,6 +285,8 @@ def base_cell(response: WireResponse) -> str:
     if response.status is None:
         if response.error and response.error.startswith("connect"):
             return "refused"
+        if response.malformed:
+            return "malformed"
         if response.timed_out:
             return "hang"
         if response.reset:
@@ -283,11 +298,17 @@ def base_cell(response: WireResponse) -> str:
 
 
 def show(response: WireResponse, limit: int = 600) -> str:
-    """The bytes received, for a detail line (HTTP/2: status, headers, body)."""
-    if response.http_version == b"HTTP/2":
-        text = f"h2 :status {response.status} headers {response.headers!r} body {response.body!r}"
+    """The bytes received, for a detail line (HTTP/2 and HTTP/3: status, headers, body)."""
+    if response.http_version in TUNNELS:
+        text = (
+            f"{TUNNELS[response.http_version]} :status {response.status} "
+            f"headers {response.headers!r} body {response.body!r}"
+        )
     else:
         text = repr(response.raw)
+    if response.malformed:
+        # What the server sent, as decoded before the client rejected it.
+        text += f" trace {response.raw!r}"
     if len(text) > limit:
         text = text[:limit] + f"... ({len(response.raw)} bytes)"
     how = response.summary()
@@ -377,7 +398,7 @@ def opened_detail(opened: Opened) -> str:
 def client_gone(probe: Probe, behaviour: str) -> tuple[WireResponse | None, list[dict[str, Any]]]:
     """Send a handshake, wait until the app is waiting, leave, then let the app go on."""
     target = probe.target(behaviour)
-    if probe.h2:
+    if probe.tunnel:
         return None, []
     with WireConnection(probe.server.host, probe.server.port, timeout=HANG) as connection:
         connection.send(build_handshake(probe.server.host, probe.server.port, target))

@@ -14,6 +14,7 @@ from conformance.cases.case import ASGI_ERRORS, ASGI_EXT, ASGI_WWW, H1, Case
 from conformance.cases.probe import (
     CLOSE_WAIT,
     HANG,
+    TUNNELS,
     Observation,
     Probe,
     app_headers_intact,
@@ -131,7 +132,7 @@ ORDER = Case(
 
 
 def _framing(response: WireResponse) -> str:
-    if response.http_version == b"HTTP/2":
+    if response.http_version in TUNNELS:
         return "(frames)"
     if response.chunked:
         return "(chunked)"
