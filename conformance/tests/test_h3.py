@@ -1,11 +1,10 @@
-"""WebSockets over HTTP/3 (RFC 9220) on hypercorn and anycorn, measured with an aioquic client.
+"""The HTTP/3 client (`conformance.h3`) against hypercorn and anycorn over QUIC.
 
-The matrix reaches servers over HTTP/1.1 and HTTP/2 only (its probe speaks those two), so this
-module runs hypercorn's HTTP/3 on its own, with the conformance app, and checks what the client
-gets: the helper contract holds (the extension is listed, ``deny()`` answers with its response,
-the guard's browser policy accepts and closes with its code and reason), and the server's known
-deviations show as they do over HTTP/2. A deviation that stops showing fails here, as an
-unexpected result fails the matrix.
+The matrix runs its cases over HTTP/3 on the ``hypercorn-h3``, ``anycorn-h3`` and
+``anycorn-h3-trio`` variants through this client; these tests check the client itself on those
+servers: the scope is HTTP/3 with the extension, a denial arrives whole and ends the stream, the
+browser policy's close frame comes through the tunnel, and a malformed answer is recorded with
+the fields the server sent (aioquic rejects it and closes the connection).
 """
 
 from __future__ import annotations
@@ -18,9 +17,9 @@ import pytest
 
 from conformance import apps
 from conformance.client import WireResponse
-from conformance.h3 import H3_VARIANTS, h3_ws_handshake, run_h3_server
+from conformance.h3 import h3_ws_handshake
 from conformance.runner import APP, APP_DIR
-from conformance.servers import RunningServer
+from conformance.servers import VARIANTS, RunningServer, run_server
 
 pytestmark = pytest.mark.selftest
 
@@ -33,13 +32,21 @@ def events_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("h3") / "events.jsonl"
 
 
-@pytest.fixture(scope="module", params=list(H3_VARIANTS))
+H3_VARIANTS = [name for name, variant in VARIANTS.items() if variant.protocol == "h3"]
+
+
+@pytest.fixture(scope="module", params=H3_VARIANTS)
 def server(request: pytest.FixtureRequest, events_path: Path) -> Iterator[RunningServer]:
-    variant = H3_VARIANTS[request.param]
+    variant = VARIANTS[request.param]
     assert not variant.missing(), "the conformance extra installs hypercorn, anycorn and aioquic"
     env = {apps.EVENTS_ENV: str(events_path)}
-    with run_h3_server(APP, variant=variant, app_dir=APP_DIR, env=env) as server:
+    with run_server(variant, APP, app_dir=APP_DIR, env=env) as server:
         yield server
+
+
+def test_the_matrix_reaches_hypercorn_and_anycorn_over_http_3() -> None:
+    assert H3_VARIANTS == ["hypercorn-h3", "anycorn-h3", "anycorn-h3-trio"]
+    assert all(VARIANTS[name].tls for name in H3_VARIANTS)
 
 
 def handshake(
@@ -144,6 +151,9 @@ def test_known_deviations_show_as_malformed_messages(
     response = handshake(server, behaviour, behaviour)
     # H3_MESSAGE_ERROR (0x10e): the client found the server's message malformed.
     assert f"CONNECTION_CLOSE {0x10E} {client_error!r}" in response.raw.decode(), response.raw
+    assert response.malformed
+    # The fields as the server sent them, decoded before the client rejected them.
+    assert b"HEADERS (rejected) [(b':status'" in response.raw, response.raw
     assert server.alive()
 
 
