@@ -26,10 +26,10 @@ from conformance.client import (
     WireResponse,
     build_handshake,
     close_frame,
-    h2_ws_handshake,
     ws_frames,
     ws_handshake,
 )
+from conformance.client_h2 import h2_ws_handshake
 
 if TYPE_CHECKING:
     from conformance.servers import RunningServer, Variant
