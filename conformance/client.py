@@ -15,10 +15,10 @@ to 127.0.0.1, writes an RFC 6455 section 4.1 opening handshake (or any raw reque
 All of it runs against one deadline, ``timeout``; when it passes the response is returned as far
 as it got with ``timed_out`` set, so a server that never answers is a result, not a stall.
 
-`h2_ws_handshake` does the same over HTTP/2 cleartext (prior knowledge) with an RFC 8441
-extended CONNECT, using the ``h2`` state machine, and returns the same `WireResponse`.
-`H2WireConnection` keeps such a connection open for a test to act between frames: open several
-streams, hold back flow-control credit, reset one stream or the whole connection.
+`conformance.client_h2` does the same over HTTP/2 (RFC 8441) and returns the same
+`WireResponse`; the pieces both clients share are here: the response, the `Deadline`, the
+`Reader` that bounds every read by it, and the `TcpConnection` that a client can end with a FIN
+or a RST.
 
 After an accepted handshake, `WireConnection.read_frames` reads the server's WebSocket frames
 up to its close frame (`ws_frames` splits them; over HTTP/2 they arrive as the stream's body),
@@ -33,28 +33,29 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 __all__ = (
-    "CANCEL",
     "CLOSE",
     "LINGER_RESET",
+    "RECV_SIZE",
     "TEXT",
-    "H2Frame",
-    "H2WireConnection",
+    "Deadline",
+    "Reader",
+    "TcpConnection",
     "WireConnection",
     "WireResponse",
     "build_handshake",
     "close_frame",
-    "h2_ws_handshake",
     "read_response",
     "ws_frames",
     "ws_handshake",
 )
 
-_RECV = 65536
+#: The most bytes one ``recv`` asks for.
+RECV_SIZE = 65536
 # Bytes read past a response before giving up on finding its end (a 1 MiB body fits easily).
 _MAX_RESPONSE = 8 * 1024 * 1024
 #: WebSocket opcodes (RFC 6455 section 5.2).
@@ -143,15 +144,18 @@ def build_handshake(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-class _Deadline:
+class Deadline:
+    """A point in time that every read of one exchange shares: `left` says how long remains."""
+
     def __init__(self, seconds: float) -> None:
         self.end = time.monotonic() + seconds
 
     def left(self) -> float:
+        """Seconds until the deadline (negative once it has passed)."""
         return self.end - time.monotonic()
 
 
-class _Reader:
+class Reader:
     """Buffered reads from a socket, each bounded by the shared deadline."""
 
     def __init__(self, sock: socket.socket, response: WireResponse) -> None:
@@ -159,7 +163,7 @@ class _Reader:
         self.response = response
         self.buffer = b""
 
-    def fill(self, deadline: _Deadline) -> bool:
+    def fill(self, deadline: Deadline) -> bool:
         """Read once more; False at EOF, reset or the deadline (recorded on the response)."""
         if self.response.closed:
             return False
@@ -169,7 +173,7 @@ class _Reader:
             return False
         self.sock.settimeout(left)
         try:
-            data = self.sock.recv(_RECV)
+            data = self.sock.recv(RECV_SIZE)
         except TimeoutError:
             self.response.timed_out = True
             return False
@@ -188,14 +192,14 @@ class _Reader:
         self.buffer += data
         return True
 
-    def until(self, marker: bytes, deadline: _Deadline) -> bytes | None:
+    def until(self, marker: bytes, deadline: Deadline) -> bytes | None:
         while marker not in self.buffer:
             if len(self.buffer) > _MAX_RESPONSE or not self.fill(deadline):
                 return None
         head, _, self.buffer = self.buffer.partition(marker)
         return head
 
-    def exactly(self, size: int, deadline: _Deadline) -> tuple[bytes, bool]:
+    def exactly(self, size: int, deadline: Deadline) -> tuple[bytes, bool]:
         while len(self.buffer) < size:
             if not self.fill(deadline):
                 data, self.buffer = self.buffer, b""
@@ -203,7 +207,7 @@ class _Reader:
         data, self.buffer = self.buffer[:size], self.buffer[size:]
         return data, True
 
-    def rest(self, deadline: _Deadline) -> bytes:
+    def rest(self, deadline: Deadline) -> bytes:
         while len(self.buffer) <= _MAX_RESPONSE and self.fill(deadline):
             pass
         data, self.buffer = self.buffer, b""
@@ -227,7 +231,7 @@ def _parse_head(head: bytes, response: WireResponse) -> None:
         response.headers.append((name, value.strip(b" \t")))
 
 
-def _read_chunked(reader: _Reader, deadline: _Deadline) -> tuple[bytes, bool]:
+def _read_chunked(reader: Reader, deadline: Deadline) -> tuple[bytes, bool]:
     body = b""
     while True:
         size_line = reader.until(b"\r\n", deadline)
@@ -263,9 +267,9 @@ def read_response(
     """Read one response from ``sock``; returns it and any bytes read past its end."""
     started = time.monotonic()
     response = response or WireResponse()
-    reader = _Reader(sock, response)
+    reader = Reader(sock, response)
     reader.buffer = buffer
-    deadline = _Deadline(timeout)
+    deadline = Deadline(timeout)
     head = reader.until(b"\r\n\r\n", deadline)
     if head is None:
         if reader.buffer:
@@ -299,7 +303,7 @@ def read_response(
         # Whether the server ends the connection after the response: wait for EOF, keeping
         # anything else it writes (a body longer than its Content-Length, a second response).
         reader.buffer = b""
-        close_deadline = _Deadline(min(wait_close, max(deadline.left(), 0.0)))
+        close_deadline = Deadline(min(wait_close, max(deadline.left(), 0.0)))
         while reader.fill(close_deadline):
             pass
         if not response.closed:
@@ -342,10 +346,10 @@ def close_frame(code: int = 1000) -> bytes:
 LINGER_RESET = struct.pack("ii", 1, 0)
 
 
-_Connection = TypeVar("_Connection", bound="_TcpConnection")
+_Connection = TypeVar("_Connection", bound="TcpConnection")
 
 
-class _TcpConnection:
+class TcpConnection:
     """A client's TCP connection (Nagle off): closed with a FIN by `close`, or with a RST by
     `abort`, as a client that vanishes does."""
 
@@ -375,7 +379,7 @@ class _TcpConnection:
             self.sock.close()
 
 
-class WireConnection(_TcpConnection):
+class WireConnection(TcpConnection):
     """One TCP connection to a server, for sending requests and reading responses in turn."""
 
     def __init__(self, host: str, port: int, *, timeout: float = 5.0) -> None:
@@ -415,7 +419,7 @@ class WireConnection(_TcpConnection):
         """After a 101: the server's frames until its close frame, the end of the connection
         or the deadline (``timeout``), whichever comes first; with ``idle``, also once the
         server has sent something and then stayed silent that long."""
-        deadline = _Deadline(self.timeout if timeout is None else timeout)
+        deadline = Deadline(self.timeout if timeout is None else timeout)
         data, self.pending = self.pending, b""
         while not any(opcode == CLOSE for opcode, _ in ws_frames(data)):
             left = deadline.left()
@@ -425,7 +429,7 @@ class WireConnection(_TcpConnection):
                 break
             self.sock.settimeout(left)
             try:
-                chunk = self.sock.recv(_RECV)
+                chunk = self.sock.recv(RECV_SIZE)
             except OSError:
                 break
             if not chunk:
@@ -464,385 +468,3 @@ def ws_handshake(
         response = connection.read(timeout=timeout, wait_close=wait_close)
     response.elapsed = time.monotonic() - started
     return response
-
-
-# RFC 9113 section 4.1: a 9-octet frame header (length 24, type 8, flags 8, R + stream id 31).
-_FRAME_HEADER = 9
-_DATA, _HEADERS, _RST_STREAM, _GOAWAY = 0x0, 0x1, 0x3, 0x7
-_END_STREAM, _PADDED = 0x1, 0x8
-
-
-def _frames(buffer: bytes) -> tuple[list[tuple[int, int, int, bytes]], bytes]:
-    """Split complete frames off ``buffer``: (type, flags, stream id, frame bytes), rest."""
-    frames = []
-    while len(buffer) >= _FRAME_HEADER:
-        length = int.from_bytes(buffer[:3], "big")
-        if len(buffer) < _FRAME_HEADER + length:
-            break
-        kind, flags = buffer[3], buffer[4]
-        stream = int.from_bytes(buffer[5:9], "big") & 0x7FFFFFFF
-        frames.append((kind, flags, stream, buffer[: _FRAME_HEADER + length]))
-        buffer = buffer[_FRAME_HEADER + length :]
-    return frames, buffer
-
-
-def _data_payload(flags: int, frame: bytes) -> bytes:
-    payload = frame[_FRAME_HEADER:]
-    if flags & _PADDED and payload:
-        pad = payload[0]
-        payload = payload[1 : len(payload) - pad]
-    return payload
-
-
-def h2_ws_handshake(
-    host: str,
-    port: int,
-    path: str = "/",
-    headers: Sequence[tuple[str, str]] = (),
-    *,
-    timeout: float = 5.0,
-    wait_close: float = 0.0,
-) -> WireResponse:
-    """Open a WebSocket by RFC 8441 extended CONNECT over HTTP/2 cleartext; return the answer.
-
-    ``status`` and ``headers`` come from the stream's HEADERS (decoded by ``h2``, with inbound
-    validation off so that what the server wrote is what is reported); ``body`` is read from
-    the DATA frames directly, so a body that contradicts its content-length is still reported
-    as sent. ``closed`` means the stream ended (END_STREAM; RST_STREAM sets ``reset``), ``raw``
-    holds the frames as received, ``error`` the first protocol error ``h2`` found. After a 2xx
-    (which opens the tunnel) ``wait_close`` bounds the wait for the end of the stream.
-    """
-    import h2.config
-    import h2.connection
-    import h2.events
-
-    started = time.monotonic()
-    response = WireResponse(http_version=b"HTTP/2")
-    deadline = _Deadline(timeout)
-    try:
-        sock = socket.create_connection((host, port), timeout=timeout)
-    except OSError as exc:
-        response.closed = True
-        response.error = f"connect: {exc}"
-        response.elapsed = time.monotonic() - started
-        return response
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = h2.connection.H2Connection(
-            config=h2.config.H2Configuration(
-                client_side=True,
-                header_encoding=None,
-                validate_inbound_headers=False,
-                normalize_inbound_headers=False,
-            )
-        )
-        conn.initiate_connection()
-        sock.sendall(conn.data_to_send())
-        reader = _Reader(sock, response)
-        pending = b""
-        settings_seen = False
-        h2_broken = False
-        stream_id: int | None = None
-        while not (response.closed and stream_id is not None):
-            if stream_id is None and settings_seen:
-                if not conn.remote_settings.enable_connect_protocol:
-                    response.error = "server did not send SETTINGS_ENABLE_CONNECT_PROTOCOL=1"
-                    break
-                stream_id = conn.get_next_available_stream_id()
-                request = [
-                    (b":method", b"CONNECT"),
-                    (b":protocol", b"websocket"),
-                    (b":scheme", b"http"),
-                    (b":path", path.encode("latin-1")),
-                    (b":authority", f"{host}:{port}".encode("latin-1")),
-                    (b"sec-websocket-version", b"13"),
-                    *((n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers),
-                ]
-                conn.send_headers(stream_id, request)
-                sock.sendall(conn.data_to_send())
-            active = deadline
-            tunnel = response.status is not None and 200 <= response.status < 300
-            if tunnel:
-                active = _Deadline(min(wait_close, max(deadline.left(), 0.0)))
-            reader.buffer = b""
-            if not reader.fill(active):
-                if tunnel and active is not deadline:
-                    response.timed_out = False
-                break
-            frames, pending = _frames(pending + reader.buffer)
-            for kind, flags, stream, frame in frames:
-                ours = stream_id is not None and stream == stream_id
-                if ours and kind == _DATA:
-                    response.body += _data_payload(flags, frame)
-                if not h2_broken:
-                    try:
-                        events = conn.receive_data(frame)
-                    except Exception as exc:  # the server broke HTTP/2: record, read on
-                        h2_broken = True
-                        response.error = f"{type(exc).__name__}: {exc}"
-                        events = []
-                    for event in events:
-                        if isinstance(event, h2.events.RemoteSettingsChanged):
-                            settings_seen = True
-                        elif (
-                            isinstance(
-                                event,
-                                h2.events.ResponseReceived
-                                | h2.events.InformationalResponseReceived,
-                            )
-                            and event.stream_id == stream_id
-                        ):
-                            response.headers = []
-                            for name, value in event.headers or ():
-                                if name == b":status":
-                                    response.status = int(value) if value.isdigit() else None
-                                else:
-                                    response.headers.append((name, value))
-                        elif isinstance(event, h2.events.DataReceived):
-                            with contextlib.suppress(Exception):
-                                conn.acknowledge_received_data(
-                                    event.flow_controlled_length, event.stream_id
-                                )
-                    with contextlib.suppress(OSError):
-                        sock.sendall(conn.data_to_send())
-                if ours and kind in (_DATA, _HEADERS) and flags & _END_STREAM:
-                    response.closed = True
-                elif ours and kind == _RST_STREAM:
-                    response.closed = True
-                    response.reset = True
-                elif kind == _GOAWAY:
-                    response.closed = True
-    except Exception as exc:  # an error of the exchange is an observation of the server
-        response.error = f"{type(exc).__name__}: {exc}"
-    finally:
-        with contextlib.suppress(OSError):
-            sock.close()
-    response.elapsed = time.monotonic() - started
-    return response
-
-
-#: RFC 9113 section 7: the RST_STREAM error code of a client that no longer wants the stream.
-CANCEL = 0x8
-_FRAME_NAMES = {
-    0x0: "DATA",
-    0x1: "HEADERS",
-    0x2: "PRIORITY",
-    0x3: "RST_STREAM",
-    0x4: "SETTINGS",
-    0x5: "PUSH_PROMISE",
-    0x6: "PING",
-    0x7: "GOAWAY",
-    0x8: "WINDOW_UPDATE",
-    0x9: "CONTINUATION",
-}
-
-
-@dataclass(frozen=True)
-class H2Frame:
-    """One HTTP/2 frame as received: type, flags, stream and payload length (RFC 9113 4.1)."""
-
-    kind: str
-    flags: int
-    stream: int
-    length: int
-
-    def __str__(self) -> str:
-        return f"{self.kind}[{self.stream}] {self.length}B flags=0x{self.flags:x}"
-
-
-class H2WireConnection(_TcpConnection):
-    """One HTTP/2 cleartext connection (prior knowledge) for WebSocket streams that a test opens
-    by RFC 8441 extended CONNECT, reads frame by frame and leaves abruptly: one stream alone
-    (`reset_stream`, RST_STREAM) or the whole connection (`abort`, a TCP RST). Even `close`
-    sends no GOAWAY: the tests want the server to see a client leave.
-
-    `h2_ws_handshake` runs one exchange start to end; the fault tests need to act between
-    frames, on a connection that outlives a stream. Reads are bounded as everywhere here.
-    ``responses`` holds what each stream has received so far (``status``, ``headers`` and
-    ``body`` as in `h2_ws_handshake`; ``closed`` at END_STREAM, ``reset`` at the server's
-    RST_STREAM); ``frames`` lists every frame received, in order. With ``acknowledge=False``
-    received DATA is not acknowledged (no WINDOW_UPDATE), so the server can send no more than
-    the initial flow-control windows of 65,535 octets (RFC 9113 section 6.9.2).
-
-    Raises `ConnectionError` (an `OSError`) if the server does not answer the connection
-    preface with SETTINGS that allow extended CONNECT (RFC 8441 section 3).
-    """
-
-    def __init__(
-        self, host: str, port: int, *, timeout: float = 5.0, acknowledge: bool = True
-    ) -> None:
-        import h2.config
-        import h2.connection
-
-        self.acknowledge = acknowledge
-        self.responses: dict[int, WireResponse] = {}
-        self.frames: list[H2Frame] = []
-        #: The server ended the connection (EOF or TCP RST); ``error`` says how, if not EOF.
-        self.closed = False
-        #: The server sent GOAWAY: it takes no new stream after the last it names.
-        self.goaway = False
-        self.error: str | None = None
-        self._pending = b""
-        self._settings_seen = False
-        self._pings_acknowledged: set[bytes] = set()
-        self._unacknowledged: dict[int, int] = {}
-        self._broken = False
-        super().__init__(host, port, timeout)
-        self.conn = h2.connection.H2Connection(
-            config=h2.config.H2Configuration(
-                client_side=True,
-                header_encoding=None,
-                validate_inbound_headers=False,
-                normalize_inbound_headers=False,
-            )
-        )
-        self.conn.initiate_connection()
-        self._flush()
-        if not self.read_until(lambda: self._settings_seen):
-            self.close()
-            raise ConnectionError(f"no SETTINGS from {host}:{port} ({self.error or 'timeout'})")
-        if not self.conn.remote_settings.enable_connect_protocol:
-            self.close()
-            raise ConnectionError("the server did not send SETTINGS_ENABLE_CONNECT_PROTOCOL=1")
-
-    def open_websocket(self, path: str = "/", headers: Sequence[tuple[str, str]] = ()) -> int:
-        """Send an extended CONNECT for a WebSocket on a new stream; its stream id."""
-        stream_id = self.conn.get_next_available_stream_id()
-        request = [
-            (b":method", b"CONNECT"),
-            (b":protocol", b"websocket"),
-            (b":scheme", b"http"),
-            (b":path", path.encode("latin-1")),
-            (b":authority", f"{self.host}:{self.port}".encode("latin-1")),
-            (b"sec-websocket-version", b"13"),
-            *((n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers),
-        ]
-        self.responses[stream_id] = WireResponse(http_version=b"HTTP/2")
-        self.conn.send_headers(stream_id, request)
-        self._flush()
-        return stream_id
-
-    def read_until(self, condition: Callable[[], bool], timeout: float | None = None) -> bool:
-        """Read until ``condition()`` holds, the connection ends or ``timeout`` passes (the
-        default: the connection's); whether it held."""
-        deadline = _Deadline(self.timeout if timeout is None else timeout)
-        while not condition():
-            if not self._fill(deadline):
-                return condition()
-        return True
-
-    def read_response(self, stream_id: int, *, timeout: float | None = None) -> WireResponse:
-        """Read until stream ``stream_id`` ends; its response (``timed_out`` if it had not
-        ended by the deadline while the connection was still open)."""
-        response = self.responses[stream_id]
-        started = time.monotonic()
-        if not self.read_until(lambda: response.closed, timeout) and not self.closed:
-            response.timed_out = True
-        response.elapsed += time.monotonic() - started
-        return response
-
-    def ping(self, timeout: float | None = None) -> bool:
-        """Send a PING and wait for its ACK (RFC 9113 section 6.7); whether it came in time.
-
-        A server reads its connection in order, so the ACK also shows that it has read every
-        frame sent before the PING (a RST_STREAM, say).
-        """
-        payload = os.urandom(8)
-        self.conn.ping(payload)
-        self._flush()
-        return self.read_until(lambda: payload in self._pings_acknowledged, timeout)
-
-    def reset_stream(self, stream_id: int, error_code: int = CANCEL) -> None:
-        """Reset one stream with RST_STREAM; the connection stays open.
-
-        What the stream received unacknowledged is handed back to the connection's window:
-        DATA on a stream counts against the connection's window whatever becomes of the stream
-        (RFC 9113 section 6.9), and nobody will read this stream any more.
-        """
-        self.conn.reset_stream(stream_id, error_code)
-        held = self._unacknowledged.pop(stream_id, 0)
-        if held:
-            self.conn.acknowledge_received_data(held, stream_id)
-        self._flush()
-
-    def _flush(self) -> None:
-        data = self.conn.data_to_send()
-        if data:
-            with contextlib.suppress(OSError):
-                self.sock.sendall(data)
-
-    def _fill(self, deadline: _Deadline) -> bool:
-        """Read once and take in the complete frames; False at EOF, reset or the deadline."""
-        left = deadline.left()
-        if self.closed or left <= 0:
-            return False
-        self.sock.settimeout(left)
-        try:
-            data = self.sock.recv(_RECV)
-        except TimeoutError:
-            return False
-        except OSError as exc:
-            self.closed = True
-            self.error = f"{type(exc).__name__}: {exc}"
-            return False
-        if not data:
-            self.closed = True
-            return False
-        frames, self._pending = _frames(self._pending + data)
-        for kind, flags, stream, frame in frames:
-            self._take(kind, flags, stream, frame)
-        self._flush()
-        return True
-
-    def _take(self, kind: int, flags: int, stream: int, frame: bytes) -> None:
-        import h2.events
-
-        self.frames.append(
-            H2Frame(_FRAME_NAMES.get(kind, f"0x{kind:x}"), flags, stream, len(frame) - 9)
-        )
-        response = self.responses.get(stream)
-        if response is not None:
-            response.raw += frame
-            if kind == _DATA:
-                response.body += _data_payload(flags, frame)
-        if not self._broken:
-            try:
-                events = self.conn.receive_data(frame)
-            except Exception as exc:  # the server broke HTTP/2: record it, read on
-                self._broken = True
-                self.error = f"{type(exc).__name__}: {exc}"
-                events = []
-            for event in events:
-                if isinstance(event, h2.events.RemoteSettingsChanged):
-                    self._settings_seen = True
-                elif isinstance(event, h2.events.PingAckReceived) and event.ping_data:
-                    self._pings_acknowledged.add(event.ping_data)
-                elif (
-                    isinstance(
-                        event,
-                        h2.events.ResponseReceived | h2.events.InformationalResponseReceived,
-                    )
-                    and event.stream_id in self.responses
-                ):
-                    target = self.responses[event.stream_id]
-                    target.headers = []
-                    for name, value in event.headers or ():
-                        if name == b":status":
-                            target.status = int(value) if value.isdigit() else None
-                        else:
-                            target.headers.append((name, value))
-                elif isinstance(event, h2.events.DataReceived) and event.stream_id:
-                    size = event.flow_controlled_length or 0
-                    if self.acknowledge:
-                        with contextlib.suppress(Exception):
-                            self.conn.acknowledge_received_data(size, event.stream_id)
-                    else:
-                        held = self._unacknowledged.get(event.stream_id, 0)
-                        self._unacknowledged[event.stream_id] = held + size
-        if response is not None and kind in (_DATA, _HEADERS) and flags & _END_STREAM:
-            response.closed = True
-        elif response is not None and kind == _RST_STREAM:
-            response.closed = True
-            response.reset = True
-        elif kind == _GOAWAY:
-            self.goaway = True

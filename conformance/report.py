@@ -33,6 +33,7 @@ import pytest
 from conformance.cases import CASES, Case
 from conformance.expectations import Expectation, Expectations
 from conformance.page import render
+from conformance.support_matrix import write
 from conformance.terminal import progress_line, summary_lines
 
 if TYPE_CHECKING:
@@ -280,8 +281,6 @@ class ConformanceReport:
         self.written = [str(out / "index.json"), str(out / "matrix.md")]
         target = self.config.getoption("--support-matrix")
         if target and self._complete(index):
-            from conformance.support_matrix import write
-
             expectations = self.config.stash.get(EXPECTATIONS_KEY, None)
             self.written += [str(path) for path in write(index, Path(target), expectations)]
         elif target:

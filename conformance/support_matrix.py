@@ -8,7 +8,7 @@ what changed on the wire and nothing else. What was *expected* is not measured: 
 ``conformance/expectations.toml`` when the page is rendered.
 
 The page is rendered from the record and the expectations (`page_of`, through
-`conformance.report.markdown`), never from anything else, so a test can tell a stale page
+`conformance.page.render`), never from anything else, so a test can tell a stale page
 without a server: rendered again, it must equal the tracked page, whatever its date
 (`stale_lines`). ``python -m conformance.support_matrix`` renders the page again, for a change of
 the expectations, of the catalogue's text or of the page's layout (a change of results needs
@@ -26,7 +26,7 @@ from typing import Any
 
 from conformance.cases import CASES, Observation
 from conformance.expectations import Expectations
-from conformance.report import markdown
+from conformance.page import render
 
 __all__ = (
     "PAGE",
@@ -107,7 +107,7 @@ def _results(
 def _index_of(
     record: Mapping[str, Any], date: str, expectations: Expectations | None
 ) -> dict[str, Any]:
-    """What `markdown` reads, from a record, a date and the expectations."""
+    """What `render` reads, from a record, a date and the expectations."""
     return {
         "meta": {**record["meta"], "date": date},
         "servers": record["servers"],
@@ -126,7 +126,7 @@ def _index_of(
 
 def page_of(record: Mapping[str, Any], date: str, expectations: Expectations | None) -> str:
     """The support matrix page of ``record`` under ``expectations``, dated ``date``."""
-    return markdown(_index_of(record, date, expectations), expectations)
+    return render(_index_of(record, date, expectations), expectations)
 
 
 def write(

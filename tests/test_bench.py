@@ -12,23 +12,20 @@ from typing import Any
 
 import pytest
 
-from bench.__main__ import (
+from bench.in_process import Comparison
+from bench.load import Exchange, LoadResult, _Connection, _h2_frame
+from bench.on_servers import VariantResult, _mode_run
+from bench.results import _server_guard_json, _statuses, in_process_json
+from bench.tables import in_process_table, target_lines
+from bench.targets import (
     DENY_DENIAL_VS_RAW_TARGET,
     DENY_VS_RAW_TARGET,
     GUARD_CPU_TARGET,
     GUARD_TARGET,
     _answered_as_designed,
-    _in_process_json,
-    _in_process_table,
-    _server_guard_json,
-    _server_targets,
-    _statuses,
-    _target_lines,
-    _targets_json,
+    server_targets,
+    targets_json,
 )
-from bench.in_process import Comparison
-from bench.load import Exchange, LoadResult, _Connection, _h2_frame
-from bench.on_servers import VariantResult, _mode_run
 
 ARMS = ("raw", "floor", "deny", "deny_denial", "denial_app")
 
@@ -53,10 +50,10 @@ NOOP = {"raw": 500, "floor": 590, "deny": 850, "deny_denial": 820, "denial_app":
 @pytest.mark.parametrize("deny_ns", [2100, 5000], ids=["close", "far-above"])
 def test_in_process_ratios_are_information_never_a_verdict(deny_ns: int) -> None:
     wire = {"raw": 1750, "floor": 1830, "deny": deny_ns, "deny_denial": 2070, "denial_app": 2020}
-    table = _in_process_table(results(wire, NOOP))
+    table = in_process_table(results(wire, NOOP))
     assert not [line for line in table if "MISSED" in line or ": met" in line]
     assert any("information" in line for line in table)
-    figures = _in_process_json(results(wire, NOOP))
+    figures = in_process_json(results(wire, NOOP))
     assert figures["deny_cost_vs_raw"] == pytest.approx(deny_ns / 1750, abs=1e-3)
     assert figures["noop_send"]["deny_cost_vs_raw"] == pytest.approx(850 / 500, abs=1e-3)
     assert figures["baseline_disturbed"] is False
@@ -64,11 +61,11 @@ def test_in_process_ratios_are_information_never_a_verdict(deny_ns: int) -> None
 
 def test_validating_a_typical_denial_is_reported_in_microseconds() -> None:
     wire = {"raw": 1750, "floor": 1830, "deny": 2100, "deny_denial": 2070, "denial_app": 2020}
-    validation = _in_process_json(results(wire, NOOP))["validation"]
+    validation = in_process_json(results(wire, NOOP))["validation"]
     assert validation["denial_us"] == pytest.approx(2.1)
     assert validation["denial_json_us"] == pytest.approx(4.2)
     assert validation["messages_us"] == pytest.approx(0.6)
-    (line,) = [line for line in _in_process_table(results(wire, NOOP)) if "Denial.json" in line]
+    (line,) = [line for line in in_process_table(results(wire, NOOP)) if "Denial.json" in line]
     for figure in ("2.10 us", "4.20 us", "0.60 us"):
         assert figure in line
 
@@ -76,9 +73,9 @@ def test_validating_a_typical_denial_is_reported_in_microseconds() -> None:
 def test_a_baseline_slower_than_itself_plus_a_call_is_flagged() -> None:
     """A disturbed hand-written arm would flatter every helper: the table says so."""
     wire = {"raw": 2300, "floor": 1800, "deny": 2100, "deny_denial": 2050, "denial_app": 2000}
-    table = _in_process_table(results(wire, NOOP))
+    table = in_process_table(results(wire, NOOP))
     assert any("serializing send's ratios are not to be read" in line for line in table)
-    assert _in_process_json(results(wire, NOOP))["baseline_disturbed"] is True
+    assert in_process_json(results(wire, NOOP))["baseline_disturbed"] is True
 
 
 def run_of(handshakes: int, status: int = 401) -> LoadResult:
@@ -183,7 +180,7 @@ def test_the_echo_figures_are_per_message_differences() -> None:
     assert figures["limits_cost_vs_bare"] == 1.5
     wire = {"raw": 1750, "floor": 1830, "deny": 2100, "deny_denial": 2070, "denial_app": 2020}
     echo = Comparison("bare", {arm: [value] * 3 for arm, value in ns.items()})
-    table = "\n".join(_in_process_table({**results(wire, NOOP), "guard_echo": echo}))
+    table = "\n".join(in_process_table({**results(wire, NOOP), "guard_echo": echo}))
     assert "guard 60,000 (+100.0 per message), with message limits 75,000" in table
     assert "(+150.0 per message, of which counting itself +100.0)" in table
 
@@ -221,7 +218,7 @@ def server_row(
             "admitted": admitted,
         },
     }
-    row["targets"] = _server_targets(row)
+    row["targets"] = server_targets(row)
     return row
 
 
@@ -256,14 +253,14 @@ def test_a_miss_is_named_with_its_server_and_figure() -> None:
         "loud": server_row(deny=0.962, guard_cpu=1.07),
         "broken": {"failure": "OSError: no port"},
     }
-    summary = _targets_json(servers)
+    summary = targets_json(servers)
     assert summary[DENY]["missed"] == ["loud", "broken"]
     assert summary[DENIAL]["missed"] == ["broken"]
     assert summary[GUARD_CPU]["missed"] == ["loud", "broken"]
-    lines = _target_lines(servers)
+    lines = target_lines(servers)
     (deny_line,) = [line for line in lines if "deny/raw >=" in line]
     assert "MISSED on loud 0.962x, broken (did not run)" in deny_line
-    (quiet,) = [line for line in _target_lines({"quiet": server_row()}) if "deny/raw" in line]
+    (quiet,) = [line for line in target_lines({"quiet": server_row()}) if "deny/raw" in line]
     assert quiet.endswith(": met")
 
 

@@ -84,14 +84,8 @@ import pytest
 from asgi_ws_deny import Denial, deny
 from bench import proc
 from bench.serverlog import unexpected_errors
-from conformance.client import (
-    H2WireConnection,
-    WireConnection,
-    WireResponse,
-    build_handshake,
-    h2_ws_handshake,
-    ws_handshake,
-)
+from conformance.client import WireConnection, WireResponse, build_handshake, ws_handshake
+from conformance.client_h2 import H2WireConnection, h2_ws_handshake
 from conformance.servers import VARIANTS, RunningServer, run_server
 from tests.helpers import forbidden_receive, websocket_scope
 

@@ -1,7 +1,7 @@
 """The probe, one case's access to a running server, and the functions that read its answers.
 
 A `Probe` makes the handshakes of a case (raw HTTP/1.1, or an extended CONNECT: RFC 8441 over
-HTTP/2 through `conformance.client`, RFC 9220 over HTTP/3 through `conformance.h3`), reads the
+HTTP/2 through `conformance.client_h2`, RFC 9220 over HTTP/3 through `conformance.h3`), reads the
 events the app recorded for them (`conformance.apps`) and the server's output. The reading
 functions turn what came back into the short, deterministic words of a cell (``401``, ``hang``,
 ``crash``, ``101!``) and the detail behind it.
@@ -27,10 +27,10 @@ from conformance.client import (
     WireResponse,
     build_handshake,
     close_frame,
-    h2_ws_handshake,
     ws_frames,
     ws_handshake,
 )
+from conformance.client_h2 import h2_ws_handshake
 from conformance.h3 import h3_ws_handshake
 
 if TYPE_CHECKING:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.client import h2_ws_handshake, ws_handshake
+from conformance.client import ws_handshake
+from conformance.client_h2 import h2_ws_handshake
 from conformance.servers import (
     VARIANTS,
     RunningServer,
