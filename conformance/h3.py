@@ -33,7 +33,7 @@ from aioquic.quic.events import ConnectionTerminated, QuicEvent, StreamReset
 
 from conformance.client import WireResponse
 
-__all__ = ("h3_ws_handshake",)
+__all__ = ("h3_settings", "h3_ws_handshake")
 
 
 class _Recording(H3Connection):
@@ -88,6 +88,34 @@ def h3_ws_handshake(
     certificate is not verified: it is the one `conformance.servers.run_server` made for it.
     """
     return asyncio.run(_handshake(host, port, path, headers, timeout, wait_close))
+
+
+def h3_settings(host: str, port: int, *, timeout: float = 2.0) -> dict[int, int] | str:
+    """The HTTP/3 SETTINGS the server at ``host:port`` (UDP) sends after the QUIC handshake, or
+    why none came (a sentence)."""
+    return asyncio.run(_settings(host, port, timeout))
+
+
+async def _settings(host: str, port: int, timeout: float) -> dict[int, int] | str:
+    configuration = QuicConfiguration(
+        is_client=True, alpn_protocols=H3_ALPN, verify_mode=ssl.CERT_NONE
+    )
+
+    async def run() -> dict[int, int]:
+        async with connect(
+            host, port, configuration=configuration, create_protocol=_Client
+        ) as client:
+            assert isinstance(client, _Client)
+            while client.http.received_settings is None:
+                await client.events.get()
+            return dict(client.http.received_settings)
+
+    try:
+        return await asyncio.wait_for(run(), timeout)
+    except asyncio.TimeoutError:  # not the built-in TimeoutError before Python 3.11
+        return f"no HTTP/3 SETTINGS within {timeout:g}s"
+    except ConnectionError as exc:
+        return f"QUIC: {exc!r}"
 
 
 async def _handshake(

@@ -26,8 +26,9 @@ denial (`clients`); 7 the helper contract through each framework's example app
 (``examples/frameworks/``, `frameworks`); 8 adversarial clients around a denial (pipelining,
 reuse, bytes after the head, half-close, a slow head, a large denial unread, a reset mid-response;
 `adversarial`); 9 what the guard keeps after admission (a denied application's ``receive``,
-tickets, connection caps, message limits; `admission`). FastAPI's own security classes are
-group 7 too (`fastapi_security`).
+tickets, connection caps, message limits; `admission`); 10 which of HTTP/2 and HTTP/3 the server
+offers a WebSocket over (`transports`). FastAPI's own security classes are group 7 too
+(`fastapi_security`).
 
 A case runs against ``conformance.apps:app`` unless it names another application (``app``, with
 the distributions it ``requires`` and the event ``loops`` it runs on): the group 7 cases run
@@ -49,6 +50,7 @@ from conformance.cases import (
     frameworks,
     response,
     scope,
+    transports,
 )
 from conformance.cases.case import Case, Level, not_applicable, run_case
 from conformance.cases.frameworks import FRAMEWORK_APPS
@@ -81,6 +83,7 @@ _MODULES = (
     fastapi_security,
     adversarial,
     admission,
+    transports,
 )
 
 #: The title of each group, by its number (``"2"``), in catalogue order.
