@@ -344,7 +344,7 @@ def app_headers_intact(response: WireResponse, sent: list[tuple[bytes, bytes]]) 
 
 def crash_or(probe: Probe, response: WireResponse) -> str:
     """``crash`` if the server died answering, else the base cell."""
-    if response.status is None:
+    if response.status is None and not response.malformed:
         # A connection that ends without a response may be a dying server: give it a moment.
         # A timeout is a hang of a living server unless it is already gone.
         dead = not probe.server.alive() if response.timed_out else died(probe)
