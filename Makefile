@@ -52,7 +52,7 @@ typecheck: $(STAMP)
 
 # The conformance suite's helper-contract cases on the servers CI must cover, and its own tests;
 # then every test of the package. The package's tests run last: their summary closes the run.
-CONTRACT_VARIANTS := uvicorn-sansio,uvicorn-legacy,uvicorn-wsproto,hypercorn-asyncio,hypercorn-trio,hypercorn-h2,daphne
+CONTRACT_VARIANTS := uvicorn-sansio,uvicorn-legacy,uvicorn-wsproto,hypercorn-asyncio,hypercorn-trio,hypercorn-h2,hypercorn-h3,daphne
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest conformance -m "contract or selftest" --variants $(CONTRACT_VARIANTS) \

@@ -57,12 +57,13 @@ LEGEND: dict[str, str] = {
     "hang": "no response within the case's time bound (', then hang': to a fresh request after it)",
     "crash": "the server process died (it is started again for the next case)",
     "101!": "a 101 Switching Protocols went out on a denial",
+    "malformed": "an HTTP/3 answer the client had to reject (index.json has the fields sent)",
     "missing": "the server's package is not installed",
     "no start": "the server did not start (its output is in index.json)",
     CUT: "cut to fit the line; matrix.md and index.json have it whole",
 }
 #: The cell words that are marks wherever a cell has them as a part.
-CELL_WORDS = ("n/a", "hang", "crash", "101!")
+CELL_WORDS = ("n/a", "hang", "crash", "101!", "malformed")
 #: The cell words that are marks where a whole column has them (the server could not run).
 FAILURE_WORDS = ("missing", "no start")
 
