@@ -82,7 +82,7 @@ def run_ticket_once(probe: Probe) -> Observation:
     if not first.accepted:
         problems.append(f"the ticket was refused: {base_cell(first.response)}")
     else:
-        if not probe.tunnel and first.response.header("sec-websocket-protocol") != [b"chat"]:
+        if first.response.header("sec-websocket-protocol") != [b"chat"]:
             problems.append(f"subprotocol {first.response.header('sec-websocket-protocol')!r}")
         if first.texts[:1] != [b"hello alice"]:
             problems.append(f"no subject: {first.texts!r}")
