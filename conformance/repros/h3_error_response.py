@@ -1,24 +1,32 @@
 """Over HTTP/3, hypercorn's own error responses are malformed: the client drops the connection.
 
-When the application closes before accepting (``websocket.close``: the server answers 403) or
-raises before any message (500), hypercorn writes its own response with the header
-``connection: close`` (protocol/ws_stream.py, ``_send_error_response``). Over HTTP/3 a
-connection-specific header makes the message malformed (RFC 9114 section 4.2: "An endpoint
-MUST NOT generate an HTTP/3 field section containing connection-specific fields"), so an
-HTTP/3 client closes the whole QUIC connection with H3_MESSAGE_ERROR: the 403 never arrives.
-Over HTTP/2 the h2 library strips the header, and the client reads the 403. anycorn, the AnyIO
-fork of hypercorn, does the same on asyncio and on trio.
+Where the application gives no response of its own, hypercorn answers the WebSocket handshake
+itself: 403 when the application closes before accepting, 500 when it returns or raises before
+a response, and 500 when it sends a response start and then returns or raises before the body
+(hypercorn holds the start until the first body message). Each of these responses is written
+by ``WSStream._send_error_response`` (protocol/ws_stream.py) with the headers
+``content-length: 0`` and ``connection: close``, and ``H3Protocol.stream_send``
+(protocol/h3.py) passes them to aioquic as they are. Over HTTP/3 a connection-specific field
+makes the message malformed (RFC 9114 section 4.2: "An endpoint MUST NOT generate an HTTP/3
+field section containing connection-specific fields; any message containing
+connection-specific fields MUST be treated as malformed"), so an HTTP/3 client closes the whole
+QUIC connection with H3_MESSAGE_ERROR: the status never reaches it, and every other stream on
+that connection dies with it. Over HTTP/2 the h2 library strips the field and the client reads
+the status. anycorn, the AnyIO fork of hypercorn, does the same on asyncio and on trio.
 
-Measured with hypercorn 0.18.0, anycorn 0.20.1 and aioquic 1.7.2 (conformance/tests/test_h3.py).
-The request is an RFC 9220 extended CONNECT; the certificate is self-signed, made for this run.
+Conformance cases 2.7, 3.1, 3.2, 3.3, 3.4 and 3.5 of asgi-ws-deny
+(conformance/expectations.toml), measured with hypercorn 0.18.0, anycorn 0.20.1 and aioquic
+1.7.2. The request is an RFC 9220 extended CONNECT; the certificate is self-signed, made for
+this run. The client prints each header block as it decoded it, before aioquic checks it (a
+malformed one is otherwise lost with the connection).
 
 Run it with hypercorn's HTTP/3 extra installed (`pip install 'hypercorn[h3]'`), from anywhere:
 
     python conformance/repros/h3_error_response.py [--server NAME]
 
 It starts the server on a free 127.0.0.1 port (TCP and QUIC) with the application below, sends
-two handshakes over HTTP/3, prints what came back, and stops the server by its pid. It exits 1
-while the server behaves so, 0 once it does not.
+one handshake over HTTP/3 per path, prints what came back, and stops the server by its pid. It
+exits 1 while the server behaves so, 0 once it does not.
 """
 
 from __future__ import annotations
@@ -44,7 +52,7 @@ from typing import Any, NoReturn
 
 from aioquic.asyncio.client import connect
 from aioquic.asyncio.protocol import QuicConnectionProtocol
-from aioquic.h3.connection import H3_ALPN, H3Connection
+from aioquic.h3.connection import H3_ALPN, ErrorCode, H3Connection
 from aioquic.h3.events import DataReceived, HeadersReceived
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import ConnectionTerminated, QuicEvent
@@ -55,9 +63,33 @@ from cryptography.x509.oid import NameOID
 
 #: The servers this runs on (the first is the default): hypercorn and anycorn over QUIC.
 SERVERS = ("hypercorn-h3", "anycorn-h3", "anycorn-h3-trio")
-#: The cases this shows, run over HTTP/3 (conformance/tests/test_h3.py): close before accept
-#: (3.1) and an exception before any message (3.4).
-CASES = ("3.1", "3.4")
+#: The cases of the conformance matrix this shows, each on a path of its own (``PATHS``).
+CASES = (
+    "2.7",
+    "3.1",
+    "3.2",
+    "3.3",
+    "3.4",
+    "3.5",
+)
+
+#: Each case, its path, and what the application does there (as the matrix's app does).
+PATHS = (
+    ("2.7", "/start-only", "sends a start (401, content-length 2) and returns without a body"),
+    ("3.1", "/close", "closes (1000) before accepting"),
+    ("3.2", "/close-reason", "closes with 4001 and a reason before accepting"),
+    ("3.3", "/return", "returns without sending anything"),
+    ("3.4", "/raise-before", "raises before sending anything"),
+    ("3.5", "/raise-after-start", "sends a start (401, content-length 2), then raises"),
+)
+#: The fields HTTP/3 forbids in any message (RFC 9114 section 4.2).
+CONNECTION_SPECIFIC = (
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"transfer-encoding",
+    b"upgrade",
+)
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -65,21 +97,41 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return await lifespan(receive, send)
     if scope["type"] != "websocket":
         return None
-    if scope["path"] == "/raise":
+    path = scope["path"]
+    start = {
+        "type": "websocket.http.response.start",
+        "status": 401,
+        "headers": [(b"content-length", b"2")],
+    }
+    if path == "/start-only":
+        await send(start)
+    elif path == "/close":
+        await send({"type": "websocket.close", "code": 1000, "reason": ""})
+    elif path == "/close-reason":
+        await send({"type": "websocket.close", "code": 4001, "reason": "conformance-reason"})
+    elif path == "/raise-before":
         raise RuntimeError("a deliberate error before any message")
-    await send({"type": "websocket.close", "code": 1000})
-    return None
+    elif path == "/raise-after-start":
+        await send(start)
+        raise RuntimeError("a deliberate error after the response start")
+    return None  # /return: nothing sent
 
 
 def check(server: Server) -> str | None:
     problems = []
-    for path, status in (("/close", b"403"), ("/raise", b"500")):
+    for case, path, what in PATHS:
         response = h3_handshake(server, path)
-        print(f"{path}: {response.describe()}")
-        if response.status != status:
-            problems.append(
-                f"{path}: expected :status {status.decode()}, got {response.describe()}"
-            )
+        print(f"{case} {path}: the app {what}\n  {response.describe()}")
+        forbidden = [
+            f"{name.decode()}: {value.decode()}"
+            for fields in response.fields_sent
+            for name, value in fields
+            if name in CONNECTION_SPECIFIC
+        ]
+        if forbidden:
+            problems.append(f"{case} {path}: {', '.join(forbidden)} sent over HTTP/3")
+        elif response.status is None:
+            problems.append(f"{case} {path}: no status reached the client")
     return "; ".join(problems) or None
 
 
@@ -235,26 +287,58 @@ def certificate(directory: Path) -> tuple[Path, Path]:
 class Response:
     """What came back on the HTTP/3 stream, and how the QUIC connection ended."""
 
+    #: Every header block of the stream as the client decoded it, before it checked it: what
+    #: the server sent, even where the client then rejected the message as malformed.
+    fields_sent: list[list[tuple[bytes, bytes]]] = field(default_factory=list)
+    #: The status and headers the client accepted, and the data it read.
     status: bytes | None = None
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     body: bytes = b""
     ended: bool = False
-    #: The client's CONNECTION_CLOSE: aioquic found the server's message malformed.
-    closed_by_client: str = ""
+    #: How the QUIC connection ended, if it did: error code and reason.
+    closed: str = ""
+    #: The client closed it with H3_MESSAGE_ERROR: it found the server's message malformed.
+    rejected: bool = False
 
     def describe(self) -> str:
-        text = "no response" if self.status is None else f":status {self.status!r}"
+        lines = [f"fields sent: {fields!r}" for fields in self.fields_sent]
+        if self.body:
+            lines.append(f"data: {self.body!r}")
         if self.status is not None:
-            text += f" headers {self.headers!r} body {self.body!r}"
-        if self.closed_by_client:
-            text += f"; the client closed the connection: {self.closed_by_client}"
-        return text
+            lines.append(f"the client read :status {self.status.decode()}")
+        if self.rejected:
+            lines.append(
+                f"the client rejected the message as malformed and closed the QUIC "
+                f"connection (H3_MESSAGE_ERROR): {self.closed}"
+            )
+        elif self.closed:
+            lines.append(f"the QUIC connection ended: {self.closed}")
+        elif self.ended:
+            lines.append("the stream ended")
+        return "\n  ".join(lines or [f"nothing within {TIMEOUT}s"])
+
+
+class Recording(H3Connection):
+    """aioquic's HTTP/3 layer, keeping each header block as decoded, before it is checked.
+
+    aioquic rejects a malformed message by closing the connection, and its fields are lost
+    with it; aioquic 1.x calls ``_decode_headers`` with every HEADERS frame before the check.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.decoded: list[tuple[int, list[tuple[bytes, bytes]]]] = []
+
+    def _decode_headers(self, stream_id: int, frame: bytes | None) -> list[tuple[bytes, bytes]]:
+        headers: list[tuple[bytes, bytes]] = super()._decode_headers(stream_id, frame)
+        self.decoded.append((stream_id, list(headers)))
+        return headers
 
 
 class Client(QuicConnectionProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.http = H3Connection(self._quic)
+        self.http = Recording(self._quic)
         self.events: asyncio.Queue[Any] = asyncio.Queue()
 
     def quic_event_received(self, event: QuicEvent) -> None:
@@ -263,8 +347,7 @@ class Client(QuicConnectionProtocol):
         self.events.put_nowait(event)
 
 
-async def exchange(port: int, path: str) -> Response:
-    response = Response()
+async def exchange(port: int, path: str, response: Response) -> None:
     configuration = QuicConfiguration(
         is_client=True, alpn_protocols=H3_ALPN, verify_mode=ssl.CERT_NONE
     )
@@ -283,28 +366,32 @@ async def exchange(port: int, path: str) -> Response:
         ]
         client.http.send_headers(stream, request)
         client.transmit()
-        while not response.ended:
-            event = await client.events.get()
-            if isinstance(event, HeadersReceived) and event.stream_id == stream:
-                headers = list(event.headers)
-                response.status = dict(headers).get(b":status")
-                response.headers = [(n, v) for n, v in headers if not n.startswith(b":")]
-                response.ended = event.stream_ended
-            elif isinstance(event, DataReceived) and event.stream_id == stream:
-                response.body += event.data
-                response.ended = event.stream_ended
-            elif isinstance(event, ConnectionTerminated):
-                response.closed_by_client = f"{event.error_code:#x} {event.reason_phrase}"
-                response.ended = True
-    return response
+        try:
+            while not response.ended:
+                event = await client.events.get()
+                if isinstance(event, HeadersReceived) and event.stream_id == stream:
+                    headers = list(event.headers)
+                    response.status = dict(headers).get(b":status")
+                    response.headers = [(n, v) for n, v in headers if not n.startswith(b":")]
+                    response.ended = event.stream_ended
+                elif isinstance(event, DataReceived) and event.stream_id == stream:
+                    response.body += event.data
+                    response.ended = event.stream_ended
+                elif isinstance(event, ConnectionTerminated):
+                    response.closed = f"{event.error_code:#x} {event.reason_phrase}"
+                    response.rejected = event.error_code == ErrorCode.H3_MESSAGE_ERROR
+                    response.ended = True
+        finally:
+            response.fields_sent = [fields for sid, fields in client.http.decoded if sid == stream]
 
 
 def h3_handshake(server: Server, path: str = "/") -> Response:
     """One WebSocket handshake by RFC 9220 extended CONNECT over HTTP/3 (QUIC, 127.0.0.1)."""
-    try:
-        return asyncio.run(asyncio.wait_for(exchange(server.port, path), TIMEOUT))
-    except asyncio.TimeoutError:  # not the built-in TimeoutError before Python 3.11
-        return Response()  # nothing within TIMEOUT
+    response = Response()
+    # Not the built-in TimeoutError before Python 3.11; the response keeps what came in time.
+    with contextlib.suppress(asyncio.TimeoutError):
+        asyncio.run(asyncio.wait_for(exchange(server.port, path, response), TIMEOUT))
+    return response
 
 
 def main() -> int:

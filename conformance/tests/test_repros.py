@@ -4,8 +4,8 @@ A repro declares the servers it runs on (``SERVERS``) and the matrix cases it sh
 Run against the installed (pinned) servers, it must exit 1 on a server whose expectations list
 one of its cases for the installed version, and 0 on every other server it names: so a repro
 that no longer shows its bug, or a fix the expectations have not caught up with, fails here.
-Every deviation the expectations list must have a repro, and a page in the docs; so must those
-hypercorn shows over HTTP/3 only (``conformance.h3.H3_DEVIATIONS``).
+Every deviation the expectations list, for every variant of the matrix (HTTP/3 ones included),
+must have a repro, and a page in the docs.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ import pytest
 
 from conformance.cases import CASES, case_by_id
 from conformance.expectations import Expectations
-from conformance.h3 import H3_DEVIATIONS, H3_VARIANTS
-from conformance.servers import VARIANTS, Variant
+from conformance.servers import VARIANTS
 
 pytestmark = pytest.mark.selftest
 
@@ -57,14 +56,8 @@ DECLARED = [declared(path) for path in REPROS]
 RUNS = [(repro, server) for repro in DECLARED for server in repro.servers]
 
 
-#: The matrix's variants, and those over HTTP/3 (measured by test_h3.py, not columns).
-KNOWN: dict[str, Variant] = {**VARIANTS, **H3_VARIANTS}
-
-
 def listed_deviations(variant: str) -> set[str]:
     """The cases the expectations list for ``variant`` at its installed version."""
-    if variant in H3_VARIANTS:
-        return set(H3_DEVIATIONS)
     version = VARIANTS[variant].version()
     return {case.id for case in CASES if EXPECTATIONS.for_case(variant, case, version).listed}
 
@@ -118,7 +111,7 @@ def test_repros_name_known_servers_and_cases() -> None:
     assert DECLARED
     for repro in DECLARED:
         assert repro.servers, repro.path.name
-        assert set(repro.servers) <= set(KNOWN), repro.path.name
+        assert set(repro.servers) <= set(VARIANTS), repro.path.name
         for case_id in repro.cases:
             case_by_id(case_id)
 
@@ -126,7 +119,7 @@ def test_repros_name_known_servers_and_cases() -> None:
 def test_every_listed_deviation_has_a_repro() -> None:
     missing = [
         f"{variant} {case_id}"
-        for variant in KNOWN
+        for variant in VARIANTS
         for case_id in sorted(listed_deviations(variant))
         if not any(variant in r.servers and case_id in r.cases for r in DECLARED)
     ]
@@ -147,19 +140,39 @@ def test_the_docs_list_every_repro_and_every_server_with_a_deviation() -> None:
     page = SERVER_BUGS.read_text("utf-8")
     for repro in DECLARED:
         assert f"repros/{repro.path.name}" in page, repro.path.name
-    for variant in KNOWN:
+    for variant in VARIANTS:
         if listed_deviations(variant):
             # The heading's slug is the variant's name: other pages link server-bugs.md#<variant>.
             assert f"\n## {variant}\n" in page, f"no heading '## {variant}'"
 
 
-#: The harness every repro carries, so that each file stands alone; the HTTP/3 one starts its
-#: server over QUIC with a certificate of its own, so its launcher differs.
+#: The harness every repro carries, so that each file stands alone.
 SHARED = ("record", "give_up", "lifespan", "main", "Server", "COMMANDS")
-OWN_LAUNCHER = {"h3_error_response.py": {"Server", "COMMANDS"}}
+#: The HTTP/3 repros start their server over QUIC with a certificate of their own and talk to it
+#: with an HTTP/3 client: their launcher differs, and is the same in each of them.
+H3_REPROS = [
+    repro.path
+    for repro in DECLARED
+    if all(s in VARIANTS and VARIANTS[s].protocol == "h3" for s in repro.servers)
+]
+OWN_LAUNCHER = {"Server", "COMMANDS"}
+H3_SHARED = (
+    *OWN_LAUNCHER,
+    "certificate",
+    "Response",
+    "Recording",
+    "Client",
+    "exchange",
+    "h3_handshake",
+)
 
 
-def _shared_pieces(path: Path) -> dict[str, str]:
+def _own_launcher(path: Path) -> set[str]:
+    return OWN_LAUNCHER if path in H3_REPROS else set()
+
+
+def _pieces(path: Path, names: tuple[str, ...]) -> dict[str, str]:
+    """The source of each top-level definition of ``path`` named in ``names``."""
     source = path.read_text(encoding="utf-8")
     pieces = {}
     for node in ast.parse(source).body:
@@ -169,9 +182,14 @@ def _shared_pieces(path: Path) -> dict[str, str]:
             name = node.targets[0].id
         else:
             continue
-        if name in SHARED and name not in OWN_LAUNCHER.get(path.name, set()):
+        if name in names:
             pieces[name] = ast.get_source_segment(source, node) or ""
     return pieces
+
+
+def _shared_pieces(path: Path) -> dict[str, str]:
+    own = _own_launcher(path)
+    return {name: text for name, text in _pieces(path, SHARED).items() if name not in own}
 
 
 def test_every_repro_carries_the_same_harness() -> None:
@@ -180,7 +198,18 @@ def test_every_repro_carries_the_same_harness() -> None:
     assert set(reference) == set(SHARED)
     for path in REPROS:
         pieces = _shared_pieces(path)
-        expected = set(SHARED) - OWN_LAUNCHER.get(path.name, set())
+        expected = set(SHARED) - _own_launcher(path)
         assert set(pieces) == expected, path.name
         drifted = [name for name, text in pieces.items() if text != reference[name]]
         assert not drifted, f"{path.name}: {drifted} differ from kept_open.py's"
+
+
+def test_every_http3_repro_carries_the_same_launcher_and_client() -> None:
+    reference = _pieces(ROOT / "conformance" / "repros" / "h3_error_response.py", H3_SHARED)
+    assert set(reference) == set(H3_SHARED)
+    assert len(H3_REPROS) > 1  # else this compares the reference with itself
+    for path in H3_REPROS:
+        pieces = _pieces(path, H3_SHARED)
+        assert set(pieces) == set(H3_SHARED), path.name
+        drifted = [name for name, text in pieces.items() if text != reference[name]]
+        assert not drifted, f"{path.name}: {drifted} differ from h3_error_response.py's"
