@@ -59,6 +59,9 @@ class Case:
     protocols: frozenset[str] = frozenset({"http/1.1", "h2", "h3"})
     #: Group 5 cases exercise asgi_ws_deny itself (``-m contract`` selects them).
     contract: bool = False
+    #: An INFO case about what a server offers (group 10, transports): its cells are facts
+    #: about the server, never deviations, so they need no repro and no entry among its bugs.
+    capability: bool = False
     #: The application ("module:attr") the case runs against; "" is ``conformance.apps:app``.
     app: str = ""
     #: The distributions that application needs; where one is missing the case is ``n/a``.

@@ -105,6 +105,7 @@ HTTP2 = Case(
     "INFO",
     run_http2,
     default=NOT_OFFERED,
+    capability=True,
 )
 
 
@@ -146,6 +147,7 @@ HTTP3 = Case(
     "INFO",
     run_http3,
     default=NOT_OFFERED,
+    capability=True,
 )
 
 CASES = (HTTP2, HTTP3)
