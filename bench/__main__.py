@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.in_process import run_in_process
+from bench.load import LOAD_VARIANTS
 from bench.on_servers import bench_variant, client_ceiling
 from bench.page import DOCS_CHART, docs_section, write_chart, write_docs
 from bench.results import DEFINITIONS, in_process_json, server_json
 from bench.tables import in_process_table, server_table
 from bench.targets import targets_json
-from conformance.servers import VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.count, args.repeats, args.memory_count = 200, 2, 400
         args.in_process_repeats, args.budget = 5, 4.0
-    variants = args.variant or list(VARIANTS)
+    variants = args.variant or LOAD_VARIANTS
     started = time.monotonic()
     loadavg_start = [round(x, 2) for x in os.getloadavg()]
 

@@ -34,11 +34,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from conformance.client import build_handshake
+from conformance.servers import VARIANTS
 
 __all__ = (
+    "LOAD_VARIANTS",
     "Exchange",
     "LoadResult",
     "Protocol",
@@ -47,6 +49,11 @@ __all__ = (
 )
 
 Protocol = Literal["http/1.1", "h2"]
+#: The matrix's variants this client reaches, which the bench and the soak run on: it speaks no
+#: HTTP/3, so the QUIC variants are left out (their denials are measured by the matrix only).
+LOAD_VARIANTS = [
+    name for name, variant in VARIANTS.items() if variant.protocol in get_args(Protocol)
+]
 
 _RECV = 65536
 # RFC 6455 section 5.2: FIN + opcode 0x8 (close); 0x80 | length marks the payload as masked.

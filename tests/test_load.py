@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.load import run_load
+from bench.load import LOAD_VARIANTS, run_load
 from bench.serverlog import unexpected_errors
-from conformance.servers import VARIANTS, RunningServer, Variant, run_server
+from conformance.servers import RunningServer, Variant, run_server
 
 pytestmark = pytest.mark.servers
 
@@ -58,7 +58,7 @@ DAPHNE_BACKLOG = Variant(
 )
 
 
-@pytest.fixture(scope="module", params=list(VARIANTS) if FULL else SHORT_VARIANTS)
+@pytest.fixture(scope="module", params=LOAD_VARIANTS if FULL else SHORT_VARIANTS)
 def server(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
     variant = DAPHNE_BACKLOG if request.param == "daphne" else request.param
     with run_server(variant, "bench.guard_app:app", app_dir=ROOT) as running:

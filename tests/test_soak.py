@@ -33,10 +33,10 @@ from pathlib import Path
 import pytest
 
 from bench import proc
-from bench.load import Exchange, LoadResult, run_load
+from bench.load import LOAD_VARIANTS, Exchange, LoadResult, run_load
 from bench.server_app import BODY
 from bench.serverlog import unexpected_errors
-from conformance.servers import VARIANTS, RunningServer, run_server
+from conformance.servers import RunningServer, run_server
 
 pytestmark = pytest.mark.servers
 
@@ -90,7 +90,7 @@ class Soak:
     log: str
 
 
-@pytest.fixture(scope="module", params=list(VARIANTS))
+@pytest.fixture(scope="module", params=LOAD_VARIANTS)
 def soak(request: pytest.FixtureRequest) -> Iterator[Soak]:
     name = request.param
     with run_server(name, "bench.server_app:app", app_dir=ROOT) as server:
