@@ -500,12 +500,14 @@ class Denial:
             raise _not_websocket(scope.get("type"))
         if supports_denial_response(scope):
             # RFC 8441 section 5: over HTTP/2 a 2xx answer to the extended CONNECT opens the
-            # tunnel, so it would accept the WebSocket. Only a response can do that: the close
-            # fallback below is answered with 403.
-            if 200 <= self._status <= 299 and scope.get("http_version") == "2":
+            # tunnel, so it would accept the WebSocket; RFC 9220 section 3 does the same over
+            # HTTP/3. Only a response can do that: the close fallback below is answered with 403.
+            version = scope.get("http_version")
+            if 200 <= self._status <= 299 and version in ("2", "3"):
                 raise InvalidDenialError(
-                    f"status {self._status} would accept the WebSocket over HTTP/2, where a 2xx "
-                    "answer to the extended CONNECT opens the tunnel (RFC 8441 section 5)"
+                    f"status {self._status} would accept the WebSocket over HTTP/{version}, "
+                    "where a 2xx answer to the extended CONNECT opens the tunnel "
+                    "(RFC 8441 section 5, RFC 9220 section 3)"
                 )
             return [
                 {

@@ -382,8 +382,9 @@ class _Tracker:
                 f"the server does not list {_deny.EXTENSION!r} in scope['extensions']; "
                 "deny with websocket.close, or with deny(), which falls back to it",
             )
-        # The core's own rules for a denial's status: 200..599, and no 2xx over HTTP/2, where
-        # it would open the tunnel (RFC 8441 section 5). The application's headers and body
+        # The core's own rules for a denial's status: 200..599, and no 2xx over HTTP/2 or HTTP/3,
+        # where it would open the tunnel (RFC 8441 section 5, RFC 9220 section 3). The
+        # application's headers and body
         # are its own; the server checks those.
         _deny.Denial(message.get("status")).messages(self._scope)  # type: ignore[arg-type]
 
@@ -578,8 +579,8 @@ class WebSocketGuard:
         except _deny.DenialUnsupportedError:
             raise
         except _deny.InvalidDenialError:
-            # A denial valid in itself but not for this scope (a 2xx over HTTP/2 would open
-            # the tunnel, RFC 8441 section 5): fail closed with the error denial instead.
+            # A denial valid in itself but not for this scope (a 2xx over HTTP/2 or HTTP/3 would
+            # open the tunnel, RFC 8441 section 5): fail closed with the error denial instead.
             if denial is self.error_denial:
                 raise
             _logger.exception(

@@ -21,8 +21,8 @@ Anything else raises `ProtocolViolation`, which names the rule it breaks (the sp
 RFC or portability rule), and is raised again when the application returns even if it caught
 it, so an application cannot hide a violation. It covers: a body before its start, two
 starts, a status outside 200..599 (101 among them), headers that are not lowercase byte pairs,
-a response start where the extension is not advertised, a 2xx over HTTP/2 (which would open the
-tunnel), content on a 204, 205 or 304, a body that is not as long as its ``content-length``
+a response start where the extension is not advertised, a 2xx over HTTP/2 or HTTP/3 (which would
+open the tunnel), content on a 204, 205 or 304, a body that is not as long as its ``content-length``
 (or a ``content-length`` on a 204), a message after the final body or
 after a close, a data message before accept, an accept naming a subprotocol the client did not
 offer, a close code or reason that cannot be sent, a ``receive()`` that no server answers
@@ -86,7 +86,9 @@ _REASON_RULE = "RFC 6455 section 5.5 (a close reason is at most 123 UTF-8 bytes)
 _AFTER_CLOSE = "RFC 6455 section 5.5.1 (nothing follows a close frame)"
 _EVENTS = "ASGI spec, 'Applications' (every event is a dict with a 'type' key)"
 _SUBPROTOCOL_RULE = "RFC 6455 section 4.2.2 (the server selects one of the client's subprotocols)"
-_TUNNEL_RULE = "RFC 8441 section 5 (a 2xx answer to an extended CONNECT opens the tunnel)"
+_TUNNEL_RULE = (
+    "RFC 8441 section 5, RFC 9220 section 3 (a 2xx answer to an extended CONNECT opens the tunnel)"
+)
 _NO_CONTENT_RULE = "RFC 9110 sections 15.3.5, 15.3.6 and 15.4.5 (204, 205 and 304 carry no content)"
 _LENGTH_RULE = "RFC 9110 section 8.6 (Content-Length is the length of the content)"
 
@@ -195,7 +197,8 @@ class _Connection:
         self.state: _State = "connecting"
         self.subprotocols = subprotocols
         self.extension = extension
-        self.http2 = http_version == "2"
+        # HTTP/2 and HTTP/3 carry the handshake in an extended CONNECT (RFC 8441, RFC 9220).
+        self.tunnel = http_version in ("2", "3")
         self.content_length: int | None = None
         self.pending = list(client_messages)
         self.connect_delivered = False
@@ -373,11 +376,11 @@ class _Connection:
             raise _Refused(
                 _STATUS_RULE, f"status must be 200..599 to deny a handshake, got {status}{why}"
             )
-        if self.http2 and status <= 299:
+        if self.tunnel and status <= 299:
             raise _Refused(
                 _TUNNEL_RULE,
-                f"status {status} over HTTP/2 accepts the extended CONNECT, which opens the "
-                "WebSocket tunnel instead of denying it",
+                f"status {status} over HTTP/2 or HTTP/3 accepts the extended CONNECT, which "
+                "opens the WebSocket tunnel instead of denying it",
             )
         headers = _header_list(_START_RULE, message.get("headers"))
         lengths = [value for name, value in headers if name == b"content-length"]
@@ -554,7 +557,7 @@ async def handshake(
     extension: bool = True,
     messages: Iterable[str | bytes] = (),
     client: tuple[str, int] | None = ("127.0.0.1", 50000),
-    http_version: Literal["1.1", "2"] = "1.1",
+    http_version: Literal["1.1", "2", "3"] = "1.1",
     # A deadline of the harness's own, so that a hanging application fails with its state and
     # messages instead of hanging the test run.
     timeout: float = 5.0,  # noqa: ASYNC109

@@ -208,18 +208,23 @@ def test_each_call_gets_its_own_header_list(core: ModuleType) -> None:
     assert second["headers"] == [(b"content-length", b"0")]  # type: ignore[typeddict-item]
 
 
+@pytest.mark.parametrize("version", ["2", "3"])
 @pytest.mark.parametrize("status", [200, 204, 299])
-def test_a_2xx_over_http2_is_refused(core: ModuleType, status: int) -> None:
-    """A 2xx answer to an RFC 8441 extended CONNECT opens the tunnel instead of denying."""
+def test_a_2xx_over_http2_or_http3_is_refused(core: ModuleType, status: int, version: str) -> None:
+    """A 2xx answer to an extended CONNECT (RFC 8441 over HTTP/2, RFC 9220 over HTTP/3) opens
+    the tunnel instead of denying."""
 
-    with pytest.raises(core.InvalidDenialError, match="RFC 8441"):
-        core.denial_messages(websocket_scope(http_version="2"), status)
+    with pytest.raises(core.InvalidDenialError, match=f"HTTP/{version}, .*RFC 9220"):
+        core.denial_messages(websocket_scope(http_version=version), status)
 
 
+@pytest.mark.parametrize("version", ["2", "3"])
 @pytest.mark.parametrize("status", [200, 204, 299])
-def test_a_2xx_over_http2_without_the_extension_falls_back(core: ModuleType, status: int) -> None:
+def test_a_2xx_over_a_tunnel_without_the_extension_falls_back(
+    core: ModuleType, status: int, version: str
+) -> None:
     """The fallback sends only websocket.close, which the server answers with 403: no tunnel."""
-    scope = websocket_scope(extension=False, http_version="2")
+    scope = websocket_scope(extension=False, http_version=version)
     assert core.denial_messages(scope, status) == [
         {"type": "websocket.close", "code": 1008, "reason": ""}
     ]
@@ -230,9 +235,10 @@ def test_a_2xx_over_http2_without_the_extension_falls_back(core: ModuleType, sta
         core.denial_messages(scope, status, fallback="raise")
 
 
+@pytest.mark.parametrize("version", ["2", "3"])
 @pytest.mark.parametrize("status", [300, 403, 500])
-def test_other_statuses_over_http2(core: ModuleType, status: int) -> None:
-    messages = core.denial_messages(websocket_scope(http_version="2"), status)
+def test_other_statuses_over_http2_and_http3(core: ModuleType, status: int, version: str) -> None:
+    messages = core.denial_messages(websocket_scope(http_version=version), status)
     assert messages[0] == {
         "type": "websocket.http.response.start",
         "status": status,

@@ -9,7 +9,7 @@ import sys
 import types
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -255,11 +255,15 @@ async def test_fallback_raise_refuses_to_deny_without_the_extension() -> None:
     assert send.messages == []
 
 
-async def test_a_2xx_denial_over_http2_fails_closed(caplog: pytest.LogCaptureFixture) -> None:
-    # A 2xx answer to an extended CONNECT would open the tunnel (RFC 8441 section 5).
+@pytest.mark.parametrize("version", ["2", "3"])
+async def test_a_2xx_denial_over_http2_or_http3_fails_closed(
+    caplog: pytest.LogCaptureFixture, version: Literal["2", "3"]
+) -> None:
+    # A 2xx answer to an extended CONNECT would open the tunnel (RFC 8441 section 5 over
+    # HTTP/2, RFC 9220 section 3 over HTTP/3).
     guard = WebSocketGuard(Endpoint(), returning(Denial(200)))
     with caplog.at_level(logging.ERROR, logger="asgi_ws_deny"):
-        result = await handshake(guard, http_version="2")
+        result = await handshake(guard, http_version=version)
     assert result.status == 500
     assert [r.levelno for r in caplog.records] == [logging.ERROR]
 

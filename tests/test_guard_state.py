@@ -151,14 +151,18 @@ async def test_a_response_start_needs_a_final_status(status: object) -> None:
     assert [m.get("status") for m in server.messages] == [500, None]
 
 
+@pytest.mark.parametrize("version", ["2", "3"])
 @pytest.mark.parametrize("status", [200, 204, 299])
-async def test_a_2xx_response_start_over_http2_is_refused(status: int) -> None:
-    """Over HTTP/2 a 2xx answer opens the tunnel (RFC 8441 section 5): it would admit."""
+async def test_a_2xx_response_start_over_http2_or_http3_is_refused(
+    status: int, version: str
+) -> None:
+    """Over HTTP/2 and HTTP/3 a 2xx answer opens the tunnel (RFC 8441 section 5, RFC 9220
+    section 3): it would admit."""
     server = Recorder()
     start = {**START, "status": status}
-    with pytest.raises(InvalidDenialError, match="RFC 8441"):
+    with pytest.raises(InvalidDenialError, match="RFC 9220"):
         await WebSocketGuard(sending([start]))(
-            websocket_scope(http_version="2"), forbidden_receive, server
+            websocket_scope(http_version=version), forbidden_receive, server
         )
     assert [m.get("status") for m in server.messages] == [500, None]
     # Over HTTP/1.1 the same start is a denial, passed on.

@@ -86,8 +86,9 @@ def expected_messages(scope: Any, denial: Any, fallback: Any) -> list[Any] | Non
     if fallback not in ("close", "raise") or not is_websocket(scope):
         return None
     if listed(scope):
-        # A 2xx answer opens the tunnel over HTTP/2 (RFC 8441); the close fallback cannot.
-        if 200 <= denial.status <= 299 and scope.get("http_version") == "2":
+        # A 2xx answer opens the tunnel over HTTP/2 and HTTP/3 (RFC 8441, RFC 9220); the close
+        # fallback cannot.
+        if 200 <= denial.status <= 299 and scope.get("http_version") in ("2", "3"):
             return None
         return [
             {

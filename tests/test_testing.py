@@ -6,7 +6,7 @@ import ast
 import contextlib
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import pytest
@@ -464,12 +464,16 @@ async def test_violations_name_their_rule(app: Any, rule: str, detail: str) -> N
     assert isinstance(raised.value, AssertionError)
 
 
+@pytest.mark.parametrize("version", ["2", "3"])
 @pytest.mark.parametrize("status", [200, 204, 299])
-async def test_a_2xx_over_http2_would_open_the_tunnel(status: int) -> None:
+async def test_a_2xx_over_http2_or_http3_would_open_the_tunnel(
+    status: int, version: Literal["2", "3"]
+) -> None:
     app = app_sending({**START, "status": status}, FINAL)
-    with pytest.raises(ProtocolViolation, match=f"status {status} over HTTP/2") as raised:
-        await handshake(app, http_version="2")
+    with pytest.raises(ProtocolViolation, match=f"status {status} over HTTP/2 or HTTP/3") as raised:
+        await handshake(app, http_version=version)
     assert "RFC 8441" in raised.value.rule
+    assert "RFC 9220" in raised.value.rule
     assert (await handshake(app)).status == status  # over HTTP/1.1 it is a denial
 
 
