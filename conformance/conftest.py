@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conformance.cases import CASES, not_applicable
+from conformance.cases import CASES
 from conformance.expectations import DEFAULT_PATH, Expectations
 from conformance.report import EXPECTATIONS_KEY, ConformanceReport
 from conformance.runner import ServerHandle
@@ -145,15 +145,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 def server(request: pytest.FixtureRequest) -> Iterator[ServerHandle]:
     """The variant's server, started on the first case that needs it and stopped at the end."""
     variant: Variant = request.param
-    # The run's cases of this variant that apply there, in order: the handle starts each
-    # framework app's server while the cases before it run.
-    selected = {item.callspec.id for item in request.session.items if hasattr(item, "callspec")}
-    order = [
-        (case.id, case.app)
-        for case in CASES
-        if f"{variant.name}-{case.key}" in selected and not_applicable(case, variant) is None
-    ]
-    handle = ServerHandle(variant, order=order)
+    handle = ServerHandle(variant)
     yield handle
     handle.close()
 

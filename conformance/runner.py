@@ -12,12 +12,10 @@ answered a first handshake (up to ``ready_timeout``), not merely accepted a conn
 case gets the server's output written while it ran.
 
 A case that needs another application (``Case.app``: the framework example apps of group 7)
-gets a server of its own on the same variant, with the same command line. The cases of one app
-come in a row (catalogue order), so when a case needs another app, the previous one's server
-(never the conformance app's) is stopped in the background, and no stop delays the next case.
-Given the run's cases in order (``order``), a handle also starts the next app's server in the
-background while the cases before it run, so that no case waits for a framework to import: a
-variant runs at most three servers at once (the conformance app's, the current and the next).
+gets a server of its own on the same variant, started on the first case that needs it, with the
+same command line. The cases of one app come in a row (catalogue order), so when a case needs
+another app, the previous one's server (never the conformance app's) is stopped in the
+background: a variant runs at most two servers at once, and no stop delays the next case.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -67,36 +64,19 @@ class _AppServer:
     failure: Observation | None = None
     #: The server died in an earlier case: the next case of this app says it was restarted.
     restart_note: bool = False
-    #: Its first start, under way in the background (`ServerHandle.prepare`).
-    starting: threading.Thread | None = None
-
-    def settle(self) -> None:
-        """Wait for a start under way in the background to end, whatever its result."""
-        if self.starting is not None:
-            self.starting.join()
-            self.starting = None
 
 
 class ServerHandle:
     """A variant's running servers across the cases of a run."""
 
-    def __init__(
-        self,
-        variant: Variant,
-        *,
-        ready_timeout: float = 20.0,
-        order: Sequence[tuple[str, str]] = (),
-    ) -> None:
+    def __init__(self, variant: Variant, *, ready_timeout: float = 20.0) -> None:
         self.variant = variant
         self.ready_timeout = ready_timeout
-        #: The run's cases of this variant in order, (case id, app): which app comes next.
-        self.order = list(order)
         self.starts = 0
         self.crashes = 0
         self.hangs = 0
         self._apps: dict[str, _AppServer] = {}
         self._stopping: list[threading.Thread] = []
-        self._counting = threading.Lock()
         self._listed: bool | None = None
         self._dir = Path(tempfile.mkdtemp(prefix=f"conformance-{variant.name}-"))
         self.events_path = self._dir / "events.jsonl"
@@ -118,7 +98,6 @@ class ServerHandle:
     def ensure(self, app: str = APP) -> RunningServer | None:
         """The server running ``app``, (re)started when needed; None when it cannot start."""
         entry = self._apps.setdefault(app, _AppServer(app))
-        entry.settle()
         if entry.failure is not None:
             return None
         if entry.server is not None and entry.server.alive():
@@ -126,36 +105,14 @@ class ServerHandle:
         if entry.server is not None:
             self._stop(entry)
             entry.restart_note = True
-        return self._start(entry)
-
-    def prepare(self, app: str) -> None:
-        """Start ``app``'s server in the background, unless it has a server already: the case
-        that needs it then finds it ready (`ensure` waits for the start to end)."""
-        if app == APP or app in self._apps:
-            return
-        entry = self._apps[app] = _AppServer(app)
-        entry.starting = threading.Thread(
-            target=self._start, args=(entry,), name=f"start {app}", daemon=True
-        )
-        entry.starting.start()
-
-    def next_app(self, case: Case) -> str | None:
-        """The framework app of the run's first case after ``case`` that needs another one."""
-        ids = [case_id for case_id, _ in self.order]
-        if case.id not in ids:
-            return None
-        after = self.order[ids.index(case.id) + 1 :]
-        return next((app for _, app in after if app and app != case.app), None)
-
-    def _start(self, entry: _AppServer) -> RunningServer | None:
-        """Start ``entry``'s server and wait until it answers; None when it cannot start."""
-        app = entry.app
         missing = self.variant.missing()
         if missing:
             entry.failure = Observation(
                 "missing", False, detail=f"not installed: {', '.join(missing)}"
             )
             return None
+        if app != APP:
+            self._retire_other_apps(app)
         entry.stack = contextlib.ExitStack()
         try:
             entry.server = entry.stack.enter_context(
@@ -174,8 +131,7 @@ class ServerHandle:
                 "no start", False, detail=f"{which}{exc.reason}; log: {exc.log[-2000:]}"
             )
             return None
-        with self._counting:  # a start in the background may end at the same time
-            self.starts += 1
+        self.starts += 1
         # Ready is answering, not only accepting: some servers import the application on the
         # first request, which on a loaded machine takes longer than a case waits (HANG).
         first = Probe(entry.server, self.events_path).request(
@@ -215,11 +171,6 @@ class ServerHandle:
         if skip is not None:
             return CaseResult(skip, time.monotonic() - started, "")
         app = case.app or APP
-        upcoming = self.next_app(case)
-        if app != APP:
-            self._retire_other_apps(keep=(app, upcoming))
-        if upcoming is not None:
-            self.prepare(upcoming)
         server = default if app == APP else self.ensure(app)
         entry = self._apps[app]
         if server is None:
@@ -297,18 +248,16 @@ class ServerHandle:
         thread.start()
         self._stopping.append(thread)
 
-    def _retire_other_apps(self, keep: tuple[str | None, ...]) -> None:
-        """Stop the servers of the framework apps other than ``keep``: their cases are done."""
-        for other in [name for name in self._apps if name != APP and name not in keep]:
+    def _retire_other_apps(self, app: str) -> None:
+        """Stop the servers of the other framework apps: their cases are done."""
+        for other in [name for name in self._apps if name not in (APP, app)]:
             entry = self._apps.pop(other)
-            entry.settle()
             if entry.server is not None:
                 self._stop_in_background(entry)
 
     def close(self) -> None:
         """Stop every server (at once), then remove the events file."""
         for entry in self._apps.values():
-            entry.settle()
             if entry.server is not None:
                 self._stop_in_background(entry)
         for thread in self._stopping:

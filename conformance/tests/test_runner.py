@@ -85,26 +85,6 @@ def test_a_framework_case_gets_a_server_of_its_own_and_the_next_app_replaces_it(
     assert _gone(default.pid)
 
 
-def test_the_next_apps_server_starts_while_the_cases_before_it_run() -> None:
-    pytest.importorskip("starlette")
-    starlette = FRAMEWORK_APPS["starlette"].app
-    order = [("3.1", ""), ("7.1", starlette), ("8.1", "")]
-    handle = ServerHandle(VARIANTS["uvicorn-wsproto"], order=order)
-    try:
-        before = handle.run(case_by_id("3.1"))
-        prepared = starlette in handle._apps
-        framework = handle.run(case_by_id("7.1"))
-        after = handle.run(case_by_id("8.1"))
-        apps = set(handle._apps)
-    finally:
-        handle.close()
-    assert prepared  # started during 3.1, before its first case
-    assert [r.observation.cell for r in (before, framework)] == ["403", "401 ok"]
-    assert after.observation.conforms
-    assert handle.starts == 2
-    assert apps == {APP, starlette}  # nothing comes after starlette: nothing else started
-
-
 def test_an_asyncio_only_app_is_not_applicable_under_trio_and_not_started() -> None:
     handle = ServerHandle(VARIANTS["hypercorn-trio"])
     try:
