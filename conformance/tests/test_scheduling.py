@@ -133,3 +133,10 @@ def test_a_variant_longer_than_a_workers_share_is_cut_into_shards() -> None:
     # The two halves of granian first, one on each worker.
     first = {collection[index] for worker in workers for index in worker.sent[0]}
     assert first == {nodeid("granian", f"{case}-slug") for case in cases}
+
+
+def test_without_earlier_times_every_variant_is_cut_in_two() -> None:
+    scheduling = VariantScheduling(Config(workers=4), variants=VARIANTS, catalogue=CATALOGUE)
+    for variant in VARIANTS:
+        scopes = [scheduling._split_scope(nodeid(variant, f"{case}-slug")) for case, _ in CATALOGUE]
+        assert scopes == [f"variant:{variant}"] * 3 + [f"variant:{variant}#2"] * 3
