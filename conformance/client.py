@@ -378,6 +378,23 @@ class TcpConnection:
         with contextlib.suppress(OSError):
             self.sock.close()
 
+    def leave(self, timeout: float) -> bool:
+        """End the client's side with a FIN, then wait up to ``timeout`` for the server to end
+        its side too, which is how a server shows that it has seen the client go. True when it
+        did; whatever it sends meanwhile is read and dropped."""
+        deadline = _Deadline(timeout)
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            while (left := deadline.left()) > 0:
+                self.sock.settimeout(left)
+                if not self.sock.recv(65536):
+                    return True
+        except TimeoutError:
+            return False
+        except OSError:
+            return True  # reset: the server is gone from the connection too
+        return False
+
 
 class WireConnection(TcpConnection):
     """One TCP connection to a server, for sending requests and reading responses in turn."""

@@ -128,16 +128,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """``--dist loadgroup``: one worker per variant, whatever xdist does with its marks, the
-    slowest variants of the previous run first."""
+    """``--dist loadgroup``: a variant's cases on one worker (each shard of a long one on
+    one), whatever xdist does with its marks, the slowest work of the previous run first."""
     if config.getvalue("dist") != "loadgroup":
         return None
-    from conformance.scheduling import VariantScheduling, variant_durations
+    from conformance.scheduling import VariantScheduling, case_durations
 
     names = [variant.name for variant in config.stash[VARIANTS_KEY]]
     # The previous run's case times, read before this run writes its own.
-    durations = variant_durations(Path(config.getoption("--results-dir")) / "index.json")
-    return VariantScheduling(config, log, variants=names, durations=durations)
+    cases = case_durations(Path(config.getoption("--results-dir")) / "index.json")
+    catalogue = [(case.id, case.app) for case in CASES]
+    return VariantScheduling(config, log, variants=names, cases=cases, catalogue=catalogue)
 
 
 @pytest.fixture(scope="session")

@@ -96,6 +96,24 @@ def _variant_of(nodeid: str, names: Sequence[str]) -> str | None:
     return None
 
 
+#: What each of a variant's server handles counts; the variant's count is their sum.
+COUNTS = ("starts", "crashes", "hangs")
+
+
+def _merged(handles: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One variant's server info from its handles' (a shard each): the counts added up, the
+    first failure, the rest as the first handle has it."""
+    if not handles:
+        return {}
+    info = dict(handles[0])
+    for key in COUNTS:
+        if any(key in handle for handle in handles):
+            info[key] = sum(int(handle.get(key) or 0) for handle in handles)
+    if any("failure" in handle for handle in handles):
+        info["failure"] = next((h["failure"] for h in handles if h.get("failure")), None)
+    return info
+
+
 class ConformanceReport:
     """Collects the records, shows progress, prints the matrix and writes the files."""
 
@@ -104,7 +122,8 @@ class ConformanceReport:
         self.variants = list(variants)
         self.names = [variant.name for variant in variants]
         self.records: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-        self.servers: dict[str, dict[str, Any]] = {}
+        #: The latest info of each of a variant's server handles (one per shard), by handle.
+        self.servers: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self.expected_counts: dict[str, int] = {}
         self.started = time.monotonic()
         self.first_result: dict[str, float] = {}
@@ -164,7 +183,8 @@ class ConformanceReport:
         self.first_result.setdefault(name, time.monotonic())
         self.records[name][record["case"]] = record
         if "server" in record:
-            self.servers[name] = record["server"]
+            server = dict(record["server"])
+            self.servers[name][str(server.pop("handle", ""))] = server
         total = self.expected_counts.get(name)
         finished = bool(total and len(self.records[name]) >= total and name not in self.done)
         if finished:
@@ -234,7 +254,7 @@ class ConformanceReport:
     def _servers(self) -> dict[str, dict[str, Any]]:
         servers = {}
         for variant in self.variants:
-            info = dict(self.servers.get(variant.name, {}))
+            info = _merged(list(self.servers.get(variant.name, {}).values()))
             info.setdefault("description", variant.description)
             info.setdefault("version", variant.version())
             info.setdefault("protocol", variant.protocol)

@@ -227,6 +227,8 @@ class ServerHandle:
             "crashes": self.crashes,
             "hangs": self.hangs,
             "failure": None if self.failure is None else self.failure.cell,
+            # Which handle: a variant cut into shards has one per shard, counted together.
+            "handle": self._dir.name,
         }
 
     def _stop(self, entry: _AppServer) -> None:

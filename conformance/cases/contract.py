@@ -12,6 +12,7 @@ from conformance import apps
 from conformance.cases.case import H1, Case
 from conformance.cases.probe import (
     CLOSE_WAIT,
+    EVENT_WAIT,
     Observation,
     Probe,
     app_headers_intact,
@@ -265,7 +266,8 @@ def run_api_client_gone(probe: Probe) -> Observation:
         cell = "dropped silently"
     else:
         cell = f"raised {str(outcome.get('error', '')).split(':')[0]}"
-    traceback = traceback_logged(probe)
+    # An error that escaped the app is logged after the app's last event: wait for it then.
+    traceback = traceback_logged(probe, wait=EVENT_WAIT if value == "raised" else 0.0)
     if traceback:
         cell += ", traceback"
     conforms = value in ("disconnected", "response", "close") and not traceback

@@ -275,6 +275,16 @@ class Probe:
         """The server's output since this case began."""
         return self.server.log(self.log_mark)
 
+    def wait_log(self, text: str, *, timeout: float = EVENT_WAIT) -> bool:
+        """Whether ``text`` is in the server's output of this case, waiting up to ``timeout``
+        for it (a server logs an app's exception after the app's last event)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if time.monotonic() > deadline or not self.server.alive():
+                return False
+            time.sleep(0.01)
+        return True
+
     def go(self) -> None:
         """Tell a waiting app that the client has gone (see ``apps._wait_for_go``)."""
         Path(f"{self.events_path}.{self.token}.go").touch()
@@ -370,8 +380,12 @@ def not_listed() -> Observation:
     return Observation("n/a", None, detail="the server does not list the extension")
 
 
-def traceback_logged(probe: Probe) -> bool:
-    return "Traceback (most recent call last)" in probe.log()
+TRACEBACK = "Traceback (most recent call last)"
+
+
+def traceback_logged(probe: Probe, *, wait: float = 0.0) -> bool:
+    """Whether the server logged a traceback in this case (``wait``: up to so long for it)."""
+    return probe.wait_log(TRACEBACK, timeout=wait) if wait else TRACEBACK in probe.log()
 
 
 def close_reading(probe: Probe, opened: Opened, code: int, reason: bytes) -> tuple[str, bool]:
@@ -396,7 +410,12 @@ def opened_detail(opened: Opened) -> str:
 
 
 def client_gone(probe: Probe, behaviour: str) -> tuple[WireResponse | None, list[dict[str, Any]]]:
-    """Send a handshake, wait until the app is waiting, leave, then let the app go on."""
+    """Send a handshake, wait until the app is waiting, leave, then let the app go on.
+
+    The client leaves with a FIN and waits (up to ``CLOSE_WAIT``) for the server to close its
+    side too, the sign that it has read the FIN, before it closes and lets the app go on:
+    otherwise the app's send races the server's reading of the FIN, and a loaded machine
+    decides which comes first."""
     target = probe.target(behaviour)
     if probe.tunnel:
         return None, []
@@ -406,6 +425,7 @@ def client_gone(probe: Probe, behaviour: str) -> tuple[WireResponse | None, list
         if waiting is None:
             response = connection.read(timeout=0.2)
             return response, probe.events()
+        connection.leave(CLOSE_WAIT)
     probe.go()
     probe.wait_event("returned", timeout=EVENT_WAIT)
     return None, probe.events()

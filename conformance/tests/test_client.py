@@ -164,3 +164,12 @@ def test_silence_after_a_frame_ends_the_wait_for_the_close() -> None:
         waited = time.monotonic() - started
     assert frames == [(TEXT, b"hi")]
     assert waited < 2
+
+
+def test_leaving_waits_for_the_server_to_end_its_side_within_the_bound() -> None:
+    with one_shot(b"", close=True) as port, WireConnection("127.0.0.1", port, timeout=2) as wire:
+        wire.send(build_handshake("127.0.0.1", port, "/x"))
+        assert wire.leave(2.0)
+    with one_shot(b"", close=False) as port, WireConnection("127.0.0.1", port, timeout=2) as wire:
+        wire.send(build_handshake("127.0.0.1", port, "/x"))
+        assert not wire.leave(0.2)
