@@ -382,7 +382,7 @@ class TcpConnection:
         """End the client's side with a FIN, then wait up to ``timeout`` for the server to end
         its side too, which is how a server shows that it has seen the client go. True when it
         did; whatever it sends meanwhile is read and dropped."""
-        deadline = _Deadline(timeout)
+        deadline = Deadline(timeout)
         try:
             self.sock.shutdown(socket.SHUT_WR)
             while (left := deadline.left()) > 0:
