@@ -72,15 +72,17 @@ class _Client(QuicConnectionProtocol):
 
 
 @contextlib.asynccontextmanager
-async def _connect(
-    host: str, port: int, configuration: QuicConfiguration
-) -> AsyncIterator[_Client]:
+async def _connect(host: str, port: int) -> AsyncIterator[_Client]:
     """A QUIC connection to ``host:port`` (IPv4), closed at once on leaving.
 
     aioquic's own ``connect`` waits out the closing period after the client's CONNECTION_CLOSE
     (three probe timeouts, about 80 ms on the loopback) before it returns; RFC 9000 section
     10.2 lets an endpoint leave it early, and a case makes several handshakes."""
     loop = asyncio.get_running_loop()
+    # The server's certificate is not verified: it is the one `run_server` made for its start.
+    configuration = QuicConfiguration(
+        is_client=True, alpn_protocols=H3_ALPN, verify_mode=ssl.CERT_NONE
+    )
     connection = QuicConnection(configuration=configuration)
     transport, protocol = await loop.create_datagram_endpoint(
         lambda: _Client(connection), local_addr=(host, 0)
@@ -121,12 +123,8 @@ def h3_settings(host: str, port: int, *, timeout: float = 2.0) -> dict[int, int]
 
 
 async def _settings(host: str, port: int, timeout: float) -> dict[int, int] | str:
-    configuration = QuicConfiguration(
-        is_client=True, alpn_protocols=H3_ALPN, verify_mode=ssl.CERT_NONE
-    )
-
     async def run() -> dict[int, int]:
-        async with _connect(host, port, configuration) as client:
+        async with _connect(host, port) as client:
             while client.http.received_settings is None:
                 await client.events.get()
             return dict(client.http.received_settings)
@@ -149,13 +147,10 @@ async def _handshake(
 ) -> WireResponse:
     started = time.monotonic()
     response = WireResponse(http_version=b"HTTP/3")
-    configuration = QuicConfiguration(
-        is_client=True, alpn_protocols=H3_ALPN, verify_mode=ssl.CERT_NONE
-    )
     trace: list[str] = []
 
     async def run() -> None:
-        async with _connect(host, port, configuration) as client:
+        async with _connect(host, port) as client:
             await _exchange(client, host, port, path, headers, response, trace, wait_close)
 
     try:
