@@ -34,7 +34,6 @@ from bench.targets import targets_json
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
-CHART = ROOT / "bench" / "results.png"
 #: The distributions whose versions results.json records.
 DISTRIBUTIONS = (
     "asgi-ws-deny",

@@ -33,7 +33,6 @@ __all__ = (
     "case_durations",
     "shards",
     "units",
-    "variant_durations",
     "variant_scope",
 )
 
@@ -81,11 +80,6 @@ def case_durations(index_path: Path) -> dict[str, dict[str, float]]:
                 if isinstance(record, dict)
             }
     return durations
-
-
-def variant_durations(index_path: Path) -> dict[str, float]:
-    """Each variant's total case time in an earlier run's ``index.json`` (empty without one)."""
-    return {name: sum(cases.values()) for name, cases in case_durations(index_path).items()}
 
 
 def units(catalogue: Sequence[tuple[str, str]]) -> list[list[str]]:
@@ -137,16 +131,14 @@ class VariantScheduling(LoadGroupScheduling):  # type: ignore[misc]
         log: Any = None,
         *,
         variants: Sequence[str] = (),
-        durations: Mapping[str, float] | None = None,
         cases: Mapping[str, Mapping[str, float]] | None = None,
         catalogue: Sequence[tuple[str, str]] = (),
     ) -> None:
         super().__init__(config, log)
         self.variants = list(variants)
         self.cases = {name: dict(times) for name, times in (cases or {}).items()}
-        self.durations = dict(durations or {})
-        for name, times in self.cases.items():
-            self.durations.setdefault(name, sum(times.values()))
+        #: Each variant's total case time in the previous run.
+        self.durations = {name: sum(times.values()) for name, times in self.cases.items()}
         #: The shard of each case of a variant cut into shards (variant -> case -> shard).
         self.shard_of: dict[str, dict[str, int]] = {}
         self.scope_durations: dict[str, float] = {

@@ -14,7 +14,6 @@ from conformance.scheduling import (
     case_durations,
     shards,
     units,
-    variant_durations,
     variant_scope,
 )
 
@@ -54,19 +53,18 @@ def test_a_test_id_names_its_variant() -> None:
 
 def test_durations_come_from_the_previous_index(tmp_path: Path) -> None:
     index = tmp_path / "index.json"
-    assert variant_durations(index) == {}
+    assert case_durations(index) == {}
     results = {"granian": {"2.3": {"duration": 2.5}, "3.1": {"duration": 0.5}}, "daphne": {}}
     index.write_text(json.dumps({"results": results}))
-    assert variant_durations(index) == {"granian": 3.0, "daphne": 0.0}
     assert case_durations(index) == {"granian": {"2.3": 2.5, "3.1": 0.5}, "daphne": {}}
     index.write_text("not json")
-    assert variant_durations(index) == {}
+    assert case_durations(index) == {}
 
 
 def test_the_slowest_variant_is_handed_out_first() -> None:
     collection = [nodeid(variant, case) for variant in VARIANTS for case in ("1.1", "3.1")]
-    durations = {"granian": 30.0, "daphne": 10.0, "uvicorn-sansio": 5.0}
-    scheduling = VariantScheduling(Config(), variants=VARIANTS, durations=durations)
+    cases = {"granian": {"1.1": 30.0}, "daphne": {"1.1": 10.0}, "uvicorn-sansio": {"1.1": 5.0}}
+    scheduling = VariantScheduling(Config(), variants=VARIANTS, cases=cases)
     worker = Worker()
     scheduling.registered_collections[worker] = collection
     for node in collection:
